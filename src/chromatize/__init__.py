@@ -1,0 +1,23 @@
+"""chromatize: colour grayscale photographs on a laptop CPU.
+
+The public API is lazy: importing ``chromatize`` does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["colorize", "load_model", "ChromatizeError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("colorize", "load_model"):
+        from . import inference
+
+        return getattr(inference, name)
+    if name == "ChromatizeError":
+        from .errors import ChromatizeError
+
+        return ChromatizeError
+    raise AttributeError(name)

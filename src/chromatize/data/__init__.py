@@ -1,0 +1,1 @@
+"""Data preparation (cleaning, dedupe, split, manifest, cache) and training datasets."""

@@ -1,0 +1,159 @@
+"""Reading any image file safely (limits, EXIF, ICC, modes) and writing outputs atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import ImageReadError
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger inputs are refused before decoding
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif", ".ppm", ".pgm"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "La"}
+# A colour image is "grayscale" when almost all pixels have a negligible channel spread; JPEG noise
+# in gray RGB JPEGs gives spreads of a few levels, real colour photos far more.
+GRAY_SPREAD = 12  # 8-bit levels, max(R,G,B) - min(R,G,B)
+GRAY_FRACTION = 0.995
+
+Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, with a clear message
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Image.Image:
+    """Open and fully decode an image, or raise ImageReadError with a reason a user can act on.
+
+    The size is checked against ``max_pixels`` from the header, before pixels are decoded.
+    EXIF orientation is applied; an embedded ICC profile is converted to sRGB.
+    """
+    label = name or (str(src) if not isinstance(src, bytes) else "<bytes>")
+    if isinstance(src, bytes):
+        if len(src) == 0:
+            raise ImageReadError(f"{label}: empty file (0 bytes)")
+        fp: io.BytesIO | Path = io.BytesIO(src)
+    else:
+        path = Path(src)
+        if path.is_dir():
+            raise ImageReadError(f"{label}: is a directory, not an image file")
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ImageReadError(f"{label}: file not found (or a broken link)") from None
+        except OSError as e:
+            raise ImageReadError(f"{label}: cannot be read ({e.strerror or e})") from None
+        if size == 0:
+            raise ImageReadError(f"{label}: empty file (0 bytes)")
+        fp = path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(fp)
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageReadError(
+                    f"{label}: too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{label}: not an image (format not recognised)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageReadError(f"{label}: truncated or corrupt image data ({e})") from None
+    except Image.DecompressionBombError as e:  # pragma: no cover - disabled above, kept for safety
+        raise ImageReadError(f"{label}: refused as a decompression bomb ({e})") from None
+    return _to_srgb(img)
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Convert an image with an embedded ICC profile to sRGB (RGB/RGBA/CMYK); others unchanged."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+        info = dict(img.info)
+        conv = ImageCms.profileToProfile(img, src, _SRGB, outputMode=out_mode)
+        info.pop("icc_profile", None)
+        conv.info.update(info)
+        return conv
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img
+
+
+def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Separate an alpha channel (kept and put back on output) from the colour part."""
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA") if img.mode != "LA" else img
+        alpha = rgba.getchannel("A")
+        base = rgba.convert("L") if img.mode == "LA" else rgba.convert("RGB")
+        return base, alpha
+    return img, None
+
+
+def to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> float32 RGB array ``[H,W,3]`` in [0,1] (16-bit precision kept)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        g = np.clip(a / top, 0.0, 1.0)
+        return np.repeat(g[..., None], 3, axis=2)
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        g = np.clip(a / (255.0 if a.max() > 1.0 else 1.0), 0.0, 1.0)
+        return np.repeat(g[..., None], 3, axis=2)
+    base, _ = split_alpha(img)
+    if base.mode != "RGB":
+        base = base.convert("RGB")
+    return np.asarray(base, dtype=np.float32) / 255.0
+
+
+def is_grayscale(img: Image.Image) -> bool:
+    """True for 1-channel modes and for colour images whose chroma is negligible everywhere."""
+    if img.mode in GRAY_MODES:
+        return True
+    if img.mode == "P":
+        img = img.convert("RGB")
+    base, _ = split_alpha(img)
+    if base.mode != "RGB":
+        base = base.convert("RGB")
+    small = base if base.width * base.height <= 512 * 512 else base.resize((512, 512), Image.BILINEAR)
+    a = np.asarray(small, dtype=np.int16)
+    spread = a.max(axis=2) - a.min(axis=2)
+    return float((spread <= GRAY_SPREAD).mean()) >= GRAY_FRACTION
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes atomically (temp file + rename)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write text atomically (temp file + rename)."""
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny generated images, never ../shared."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def smooth_color_image(seed: int, size: int = 48) -> Image.Image:
+    """A colourful, smooth, natural-ish test image (gradients + blobs), deterministic per seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    chans = []
+    for _ in range(3):
+        a, b, c = rng.uniform(-3, 3, 3)
+        chans.append(0.5 + 0.5 * np.sin(a * xx * 3 + b * yy * 3 + c))
+    arr = np.stack(chans, -1)
+    return Image.fromarray((arr * 255).astype(np.uint8), "RGB")
+
+
+def jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def color_folder(tmp_path: Path) -> Path:
+    """A folder of 40 colour images in two class sub-folders."""
+    root = tmp_path / "colour"
+    for i in range(40):
+        d = root / f"class{i % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        smooth_color_image(i).save(d / f"img{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def messy_folder(tmp_path: Path) -> Path:
+    """The cleaning matrix of the foundation issue: bad, gray and odd-mode files beside good ones."""
+    root = tmp_path / "messy"
+    root.mkdir()
+    good = smooth_color_image(1, 64)
+    (root / "good.jpg").write_bytes(jpeg_bytes(good))
+    (root / "truncated.jpg").write_bytes(jpeg_bytes(smooth_color_image(2, 64))[:300])
+    (root / "zero.png").write_bytes(b"")
+    (root / "text.jpg").write_text("this is not a picture\n")
+    smooth_color_image(3, 64).convert("L").save(root / "gray.png")
+    (root / "cmyk.jpg").write_bytes(jpeg_bytes(smooth_color_image(4, 64).convert("CMYK")))
+    rgba = smooth_color_image(5, 64).convert("RGBA")
+    rgba.putalpha(200)
+    rgba.save(root / "rgba.png")
+    smooth_color_image(6, 32).save(root / "small.png")
+    (root / "good_copy.jpg").write_bytes((root / "good.jpg").read_bytes())
+    return root

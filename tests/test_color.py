@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import color as skc
+
+from chromatize import color
+from chromatize.errors import ChromatizeError
+
+from .conftest import smooth_color_image
+
+SK = {"luv": (skc.rgb2luv, skc.luv2rgb), "lab": (skc.rgb2lab, skc.lab2rgb)}
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_round_trip_random(space):
+    rgb = torch.rand(4, 3, 17, 23, generator=torch.Generator().manual_seed(0))
+    l_n, ab_n = color.rgb_to_lc(rgb, space)
+    assert l_n.shape == (4, 1, 17, 23) and ab_n.shape == (4, 2, 17, 23)
+    assert (color.lc_to_rgb(l_n, ab_n, space) - rgb).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_round_trip_real_image(space):
+    arr = np.asarray(smooth_color_image(7, 64), dtype=np.float32) / 255
+    rgb = torch.from_numpy(arr).permute(2, 0, 1)[None]
+    back = color.lc_to_rgb(*color.rgb_to_lc(rgb, space), space)
+    assert (back - rgb).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_agrees_with_skimage(space):
+    rgb = np.random.default_rng(1).random((9, 11, 3)).astype(np.float64)
+    ours = color.rgb_to_space(torch.from_numpy(rgb).float().permute(2, 0, 1)[None], space)[0].permute(1, 2, 0)
+    assert np.abs(ours.numpy() - SK[space][0](rgb)).max() < 0.01
+    back = color.space_to_rgb(torch.from_numpy(SK[space][0](rgb)).float().permute(2, 0, 1)[None], space)
+    assert np.abs(back[0].permute(1, 2, 0).numpy() - rgb).max() < 1e-3
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_edge_colours(space):
+    edges = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]],
+                         dtype=torch.float32).T.reshape(1, 3, 8, 1)
+    l_n, ab_n = color.rgb_to_lc(edges, space)
+    assert torch.isfinite(l_n).all() and torch.isfinite(ab_n).all()
+    assert l_n[0, 0, 0, 0] == pytest.approx(-1, abs=1e-4) and l_n[0, 0, 1, 0] == pytest.approx(1, abs=1e-4)
+    assert ab_n[0, :, :2].abs().max() < 1e-3  # black and white carry no chroma
+    assert ab_n.abs().max() <= 1.0  # the normalisation keeps the sRGB gamut inside [-1, 1]
+    assert (color.lc_to_rgb(l_n, ab_n, space) - edges).abs().max() < 1e-3
+
+
+def test_out_of_gamut_is_clipped():
+    l_n = torch.zeros(1, 1, 4, 4)
+    ab_n = torch.full((1, 2, 4, 4), 1.0)
+    rgb = color.lc_to_rgb(l_n, ab_n, "luv")
+    assert rgb.min() >= 0 and rgb.max() <= 1
+
+
+def test_unknown_space():
+    with pytest.raises(ChromatizeError):
+        color.rgb_to_lc(torch.rand(1, 3, 2, 2), "hsv")
