@@ -57,3 +57,10 @@ def messy_folder(tmp_path: Path) -> Path:
     smooth_color_image(6, 32).save(root / "small.png")
     (root / "good_copy.jpg").write_bytes((root / "good.jpg").read_bytes())
     return root
+
+
+def pytest_configure(config):
+    """One torch thread per test process: the suite shares 2 cores with whatever else runs."""
+    import torch
+
+    torch.set_num_threads(1)

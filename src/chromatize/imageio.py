@@ -63,7 +63,9 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             img.load()
+            fmt = img.format
             img = ImageOps.exif_transpose(img)
+            img.format = fmt
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -87,6 +89,7 @@ def _to_srgb(img: Image.Image) -> Image.Image:
         conv = ImageCms.profileToProfile(img, src, _SRGB, outputMode=out_mode)
         info.pop("icc_profile", None)
         conv.info.update(info)
+        conv.format = img.format
         return conv
     except (ImageCms.PyCMSError, OSError, ValueError):
         return img
@@ -142,6 +145,9 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

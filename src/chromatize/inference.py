@@ -1,0 +1,290 @@
+"""The one colorize pipeline: the CLI, the Python API, evaluation and the demo all call it.
+
+file -> imageio (EXIF, ICC, modes) -> full-resolution L -> L at the render size -> network -> chroma
+-> upsampled to full size -> recombined with the full-resolution L (lightness kept) -> RGB (+ alpha).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import color
+from .errors import ChromatizeError
+from .imageio import is_grayscale, open_image, split_alpha, to_rgb_array
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_RENDER_SIZE = 128  # longer side the network sees; chosen on BSDS (README: render size study)
+STRIP = 512  # rows per strip when converting full-size images (bounds peak memory)
+
+
+def shipped_models() -> dict[str, Path]:
+    """Shipped model name -> folder (``weights/<name>/``), default first."""
+    out = {}
+    if WEIGHTS_DIR.is_dir():
+        for d in sorted(WEIGHTS_DIR.iterdir()):
+            if (d / "config.json").is_file() and (d / "model.safetensors").is_file():
+                out[d.name] = d
+    default = default_model_name(out)
+    return dict(sorted(out.items(), key=lambda kv: kv[0] != default))
+
+
+def default_model_name(models: dict[str, Path] | None = None) -> str:
+    p = WEIGHTS_DIR / "DEFAULT"
+    if p.is_file():
+        return p.read_text().strip()
+    return "classification"
+
+
+@dataclass
+class Colorizer:
+    """A loaded model with its configuration; call it through `colorize`."""
+
+    net: torch.nn.Module
+    config: dict
+    name: str = ""
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def family(self) -> str:
+        return self.config["family"]
+
+    @property
+    def space(self) -> str:
+        return self.config["color_space"]
+
+    def default_temperature(self) -> float | None:
+        return self.config.get("inference", {}).get("temperature") if self.family == "classification" else None
+
+    def default_render_size(self) -> int:
+        return int(self.config.get("inference", {}).get("render_size", DEFAULT_RENDER_SIZE))
+
+    @torch.no_grad()
+    def predict(self, l_small: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """Normalised L ``[B,1,h,w]`` -> chroma ``[B,2,h,w]``."""
+        x = l_small.to(self.device)
+        if self.family == "classification":
+            t = self.default_temperature() if temperature is None else temperature
+            return self.net(x, t).float().cpu()
+        return self.net(x).float().cpu()
+
+    @torch.no_grad()
+    def distribution(self, l_small: torch.Tensor) -> torch.Tensor:
+        if self.family != "classification":
+            raise ChromatizeError(f"{self.name or self.family}: only classification models give a distribution")
+        return self.net.distribution(l_small.to(self.device)).float().cpu()
+
+
+_CACHE: dict[tuple[str, str], Colorizer] = {}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ChromatizeError("--device cuda: no CUDA GPU is available here (use --device cpu)")
+    if device not in ("cpu", "cuda"):
+        raise ChromatizeError(f"--device takes auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+def load_model(name_or_dir: str | Path | None = None, device: str = "cpu") -> Colorizer:
+    """A shipped model by name (``None`` = the default) or a model/run folder; cached per process."""
+    from .models import load_model_dir
+
+    dev = resolve_device(device)
+    key = (str(name_or_dir), str(dev))
+    if key in _CACHE:
+        return _CACHE[key]
+    if name_or_dir is None:
+        name_or_dir = default_model_name()
+    p = Path(name_or_dir)
+    if not p.exists():
+        shipped = shipped_models()
+        if str(name_or_dir) not in shipped:
+            names = ", ".join(shipped) or "none installed"
+            raise ChromatizeError(f"no model {name_or_dir!r}: give a model folder or a shipped name ({names})")
+        p = shipped[str(name_or_dir)]
+    net, cfg = load_model_dir(p)
+    torch.set_flush_denormal(True)
+    m = Colorizer(net.to(dev).eval(), cfg, name=str(name_or_dir), device=dev)
+    _CACHE[key] = m
+    return m
+
+
+# ---------------------------------------------------------------- image -> L, L + chroma -> image
+
+@dataclass
+class Prepared:
+    """One input reduced to what the network needs, plus what the output must keep."""
+
+    l_full: np.ndarray  # [H,W] float32 CIE L* 0..100
+    alpha: Image.Image | None
+    info: dict[str, Any]
+    was_color: bool
+
+
+def _as_pil(img: Image.Image | np.ndarray | str | Path, max_pixels: int | None = None) -> Image.Image:
+    if isinstance(img, (str, Path)):
+        return open_image(img, **({"max_pixels": max_pixels} if max_pixels else {}))
+    if isinstance(img, np.ndarray):
+        a = img
+        if a.dtype in (np.float32, np.float64):
+            a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+        if a.ndim == 3 and a.shape[2] == 1:
+            a = a[..., 0]
+        if a.dtype == np.uint16 and a.ndim == 2:
+            return Image.fromarray(a)
+        if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+            raise ChromatizeError(f"numpy input must be HxW, HxWx3 or HxWx4 (uint8, uint16 or float), got "
+                                  f"{a.shape} {a.dtype}")
+        return Image.fromarray(a)
+    if isinstance(img, Image.Image):
+        from PIL import ImageOps
+
+        return ImageOps.exif_transpose(img)
+    raise ChromatizeError(f"cannot colorize a {type(img).__name__}: give a path, a PIL image or a numpy array")
+
+
+def prepare_input(img: Image.Image | np.ndarray | str | Path, max_pixels: int | None = None) -> Prepared:
+    """Reduce any input to full-resolution L* (alpha and metadata kept aside)."""
+    pil = _as_pil(img, max_pixels)
+    info = {k: pil.info[k] for k in ("exif", "dpi") if k in pil.info}
+    was_color = not is_grayscale(pil)
+    _, alpha = split_alpha(pil)
+    h, w = pil.height, pil.width
+    l_full = np.empty((h, w), np.float32)
+    rgb = to_rgb_array(pil)
+    for y in range(0, h, STRIP):
+        strip = torch.from_numpy(np.ascontiguousarray(rgb[y:y + STRIP])).permute(2, 0, 1)[None]
+        l_full[y:y + STRIP] = color.rgb_to_space(strip, "lab")[0, 0].numpy()
+    return Prepared(l_full, alpha, info, was_color)
+
+
+def render_shape(h: int, w: int, render_size: int) -> tuple[int, int]:
+    """Longer side -> ``render_size`` (never upscaled beyond the input), aspect ratio kept."""
+    s = min(1.0, render_size / max(h, w))
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def small_l(p: Prepared, render_size: int) -> torch.Tensor:
+    """Normalised L at the render size ``[1,1,h,w]`` (area-filtered)."""
+    h, w = render_shape(*p.l_full.shape, render_size)
+    small = Image.fromarray(p.l_full, "F").resize((w, h), Image.BOX) if (h, w) != p.l_full.shape else p.l_full
+    return torch.from_numpy(np.asarray(small, np.float32).copy())[None, None] / color.L_SCALE - 1.0
+
+
+def _upsample(t: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear upsampling of ``[C,h,w]`` float maps to ``[C,H,W]`` via PIL (memory-light)."""
+    if t.shape[1:] == (h, w):
+        return t
+    return np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.BILINEAR)) for c in t])
+
+
+def _fit_gamut(l_raw: torch.Tensor, ab_raw: torch.Tensor, space: str, iters: int = 6) -> torch.Tensor:
+    """Shrink chroma where L + chroma falls outside sRGB, so clipping does not shift lightness."""
+    for _ in range(iters):
+        rgb = color.kc.luv_to_rgb(torch.cat([l_raw, ab_raw], 1)) if space == "luv" else \
+            color.kc.lab_to_rgb(torch.cat([l_raw, ab_raw], 1), clip=False)
+        out = ((rgb < -0.002) | (rgb > 1.002)).any(1, keepdim=True)
+        if not out.any():
+            break
+        ab_raw = torch.where(out, ab_raw * 0.75, ab_raw)
+    return ab_raw
+
+
+def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
+    """Full-resolution L + upsampled chroma -> RGB(A) PIL image."""
+    h, w = p.l_full.shape
+    ab = _upsample(ab_small[0].numpy().astype(np.float32), h, w)
+    out = np.empty((h, w, 3), np.uint8)
+    # L is CIE L* in both spaces; the network's chroma is in `space`.
+    for y in range(0, h, STRIP):
+        l_raw = torch.from_numpy(np.ascontiguousarray(p.l_full[y:y + STRIP]))[None, None]
+        ab_raw = torch.from_numpy(np.ascontiguousarray(ab[:, y:y + STRIP]))[None] * color.CHROMA_SCALE[space]
+        ab_raw = _fit_gamut(l_raw, ab_raw, space)
+        rgb = color.space_to_rgb(torch.cat([l_raw, ab_raw], 1), space)
+        out[y:y + STRIP] = (rgb[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    img = Image.fromarray(out, "RGB")
+    if p.alpha is not None:
+        img.putalpha(p.alpha)
+    img.info.update(p.info)
+    return img
+
+
+# ---------------------------------------------------------------- public API
+
+def colorize_many(images: list, model: Colorizer | str | None = None, temperature: float | None = None,
+                  render_size: int | None = None, batch_size: int = 16) -> list[Image.Image]:
+    """Colorize several inputs; inputs of the same render shape go through the network together."""
+    m = model if isinstance(model, Colorizer) else load_model(model)
+    rs = render_size or m.default_render_size()
+    prepared = [prepare_input(i) for i in images]
+    smalls = [small_l(p, rs) for p in prepared]
+    chroma: list[torch.Tensor | None] = [None] * len(images)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, s in enumerate(smalls):
+        groups.setdefault(tuple(s.shape[-2:]), []).append(i)
+    for idx in groups.values():
+        for k in range(0, len(idx), batch_size):
+            chunk = idx[k:k + batch_size]
+            ab = m.predict(torch.cat([smalls[i] for i in chunk]), temperature)
+            for j, i in enumerate(chunk):
+                chroma[i] = ab[j:j + 1]
+    return [compose(p, c, m.space) for p, c in zip(prepared, chroma)]
+
+
+def colorize(img: Image.Image | np.ndarray | str | Path, model: Colorizer | str | None = None,
+             temperature: float | None = None, render_size: int | None = None) -> Image.Image:
+    """Colorize one image (path, PIL image or numpy array) and return a PIL image of the same size."""
+    return colorize_many([img], model, temperature, render_size)[0]
+
+
+def confidence_map(img, model: Colorizer | str | None = None, render_size: int | None = None) -> Image.Image:
+    """Per-pixel confidence (the classification model's top probability) as an 8-bit gray image."""
+    m = model if isinstance(model, Colorizer) else load_model(model)
+    p = prepare_input(img)
+    prob = m.distribution(small_l(p, render_size or m.default_render_size())).amax(1)
+    full = _upsample(prob.numpy().astype(np.float32), *p.l_full.shape)[0]
+    return Image.fromarray((np.clip(full, 0, 1) * 255).round().astype(np.uint8), "L")
+
+
+def alternatives(img, n: int = 3, model: Colorizer | str | None = None, temperature: float | None = None,
+                 render_size: int | None = None, seed: int = 0, grid: int = 3) -> list[Image.Image]:
+    """``n`` alternative colourings drawn from the classification model's distribution.
+
+    Each draw perturbs the class scores with Gumbel noise that is constant over large regions (a
+    ``grid`` x ``grid`` field, bilinearly smoothed), so whole regions change colour together instead of
+    pixels flickering independently.
+    """
+    m = model if isinstance(model, Colorizer) else load_model(model)
+    if m.family != "classification":
+        raise ChromatizeError("alternative colourings need a classification model")
+    p = prepare_input(img)
+    l_s = small_l(p, render_size or m.default_render_size())
+    t = m.default_temperature() if temperature is None else temperature
+    with torch.no_grad():
+        logits = m.net.logits(l_s.to(m.device)).float().cpu()
+    gen = torch.Generator().manual_seed(seed)
+    outs = []
+    for _ in range(n):
+        u = torch.rand(1, logits.shape[1], grid, grid, generator=gen).clamp(1e-6, 1 - 1e-6)
+        g = F.interpolate(-torch.log(-torch.log(u)), size=logits.shape[-2:], mode="bilinear", align_corners=False)
+        ab = m.net._full(m.net.decode(torch.log_softmax(logits, 1) + g, max(t or 0.0, 0.05)), l_s)
+        outs.append(compose(p, ab, m.space))
+    return outs
+
+
+def model_info(m: Colorizer) -> dict:
+    return {"name": m.name, "family": m.family, "color_space": m.space, **m.config.get("metrics", {})}
+
+
+def dump_config(m: Colorizer) -> str:
+    return json.dumps(m.config, indent=2)

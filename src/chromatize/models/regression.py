@@ -1,0 +1,35 @@
+"""Regression baseline: a plain convolutional encoder-decoder that predicts chroma directly."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import conv_bn_relu
+from .registry import PaddedNet, register
+
+
+@register("regression")
+class RegressionNet(PaddedNet):
+    """L -> chroma; three stride-2 stages down, two bilinear upsampling stages up, no skips.
+
+    Chroma is predicted at half resolution and upsampled bilinearly: chroma is smooth, and full-size
+    convolutions at the end cost half the network's compute on a CPU.
+    """
+
+    stride = 8
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        w = width
+        self.encoder = nn.Sequential(
+            conv_bn_relu(1, w), conv_bn_relu(w, 2 * w, 2), conv_bn_relu(2 * w, 2 * w),
+            conv_bn_relu(2 * w, 4 * w, 2), conv_bn_relu(4 * w, 4 * w),
+            conv_bn_relu(4 * w, 8 * w, 2), conv_bn_relu(8 * w, 8 * w), conv_bn_relu(8 * w, 8 * w))
+        up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.decoder = nn.Sequential(
+            up, conv_bn_relu(8 * w, 4 * w), up, conv_bn_relu(4 * w, 2 * w), nn.Conv2d(2 * w, 2, 3, 1, 1), up)
+
+    def forward(self, l_n: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = self.pad(l_n)
+        return self.decoder(self.encoder(x))[..., :h, :w]

@@ -1,0 +1,1 @@
+"""Training: Lightning modules, callbacks and the `chromatize train` driver (never imported by inference)."""

@@ -1,0 +1,116 @@
+"""Callbacks: atomic checkpoints, per-epoch sample grids and loss-curve plots."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
+
+from .. import color
+from ..imageio import atomic_write
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temporary file and rename: a kill never leaves a half-written one."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def sample_grid(net: torch.nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor, space: str, scale: int = 2) -> Image.Image:
+    """Rows of gray | predicted | truth for a batch of validation images."""
+    with torch.no_grad():
+        pred = net(l_n).float()
+    gray = color.lc_to_rgb(l_n, torch.zeros_like(ab_n), space)
+    cols = [gray, color.lc_to_rgb(l_n, pred, space), color.lc_to_rgb(l_n, ab_n, space)]
+    rows = [torch.cat([c[i] for c in cols], dim=2) for i in range(len(l_n))]
+    grid = (torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    img = Image.fromarray(grid)
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+class SampleGrid(L.Callback):
+    """After each validation, write ``samples/epoch_XXX.png`` for fixed validation images."""
+
+    def __init__(self, out: Path, n: int = 8):
+        self.out, self.n = Path(out), n
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer, module):
+        if trainer.sanity_checking:
+            return
+        ds = trainer.datamodule.val_set
+        n = min(self.n, len(ds))
+        if n == 0:
+            return
+        items = [ds[i] for i in range(n)]
+        l_n = torch.stack([a for a, _ in items]).to(module.device)
+        ab_n = torch.stack([b for _, b in items]).to(module.device)
+        was = module.net.training
+        module.net.eval()
+        img = sample_grid(module.net, l_n, ab_n, module.space)
+        module.net.train(was)
+        path = self.out / "samples" / f"epoch_{trainer.current_epoch:03d}.png"
+        atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def read_metrics(csv_path: Path) -> list[dict]:
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def plot_curves(rows: list[dict], out: Path, keys: list[str]) -> None:
+    """Loss curves (train keys per step, val keys per epoch) to a PNG with matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    val_keys = [k for k in ("val_l1", "val_psnr", "val_pixel_acc") if any(r.get(k) for r in rows)]
+    fig, axes = plt.subplots(1, 1 + len(val_keys), figsize=(4.5 * (1 + len(val_keys)), 3.5))
+    axes = np.atleast_1d(axes)
+    for k in keys:
+        pts = [(int(r["step"]), float(r[k])) for r in rows if r.get(k)]
+        if pts:
+            axes[0].plot(*zip(*pts), label=k.replace("_step", ""), lw=1)
+    axes[0].set_xlabel("step")
+    axes[0].set_title("training losses")
+    if axes[0].lines:
+        axes[0].set_yscale("log")
+        axes[0].legend()
+    for ax, k in zip(axes[1:], val_keys):
+        pts = [(int(r["step"]), float(r[k])) for r in rows if r.get(k)]
+        ax.plot(*zip(*pts), "o-")
+        ax.set_title(k)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+
+
+class LossCurves(L.Callback):
+    """After each epoch, redraw ``curves.png`` from the CSV log (generator and discriminator for the GAN)."""
+
+    def __init__(self, out: Path, gan: bool):
+        self.out = Path(out)
+        self.keys = ["g_l1_step", "g_adv_step", "d_loss_step"] if gan else ["train_loss_step"]
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer, module):
+        if trainer.sanity_checking or trainer.logger is None:
+            return
+        trainer.logger.save()
+        path = Path(trainer.logger.log_dir) / "metrics.csv"
+        rows = read_metrics(path)
+        if rows:
+            plot_curves(rows, self.out / "curves.png", self.keys)

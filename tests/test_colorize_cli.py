@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from chromatize.cli import app
+from chromatize.models import build, save_model_dir
+
+from .conftest import jpeg_bytes, smooth_color_image
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("m") / "reg"
+    save_model_dir(build("regression", width=8), {"family": "regression", "color_space": "luv",
+                                                   "model": {"width": 8}}, d)
+    return d
+
+
+@pytest.fixture
+def mixed(tmp_path) -> Path:
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    smooth_color_image(1, 40).convert("L").save(root / "a.png")
+    smooth_color_image(2, 50).convert("L").save(root / "sub" / "a.png")  # same stem, other folder
+    (root / "b photo é.jpg").write_bytes(jpeg_bytes(smooth_color_image(3, 30).convert("L")))
+    (root / "truncated.jpg").write_bytes(jpeg_bytes(smooth_color_image(4, 64))[:200])
+    (root / "zero.png").write_bytes(b"")
+    (root / "text.jpg").write_text("not a picture")
+    return root
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_folder_with_bad_files(mixed, model_dir, tmp_path):
+    before = digests(mixed)
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    args = ["colorize", str(mixed), "-o", str(out), "--model", str(model_dir), "--log", str(log)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1, r.output
+    assert "3 coloured, 0 skipped (already done), 3 failed" in r.output
+    assert "truncated.jpg: truncated or corrupt" in r.output
+    assert "zero.png: empty file" in r.output and "text.jpg: not an image" in r.output
+    assert digests(mixed) == before  # inputs byte-identical
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert made == ["a.png", "b photo é.png", "sub/a.png"]
+    assert Image.open(out / "sub" / "a.png").size == (50, 50)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["status"] for r in rows} == {"ok", "failed"} and all("seconds" in r for r in rows)
+    r2 = CliRunner().invoke(app, args)
+    assert "0 coloured, 3 skipped (already done), 3 failed" in r2.output
+    r3 = CliRunner().invoke(app, args + ["--overwrite", "--format", "jpg"])
+    assert "3 coloured" in r3.output and (out / "a.jpg").is_file()
+
+
+def test_unwritable_output_fails_before_work(mixed, model_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = CliRunner().invoke(app, ["colorize", str(mixed / "a.png"), "-o", str(blocker / "out"),
+                                 "--model", str(model_dir)])
+    assert r.exit_code != 0 and "cannot write to output folder" in str(r.exception or r.output)
+
+
+def test_never_overwrites_an_input(model_dir, tmp_path):
+    smooth_color_image(1, 20).convert("L").save(tmp_path / "x.png")
+    r = CliRunner().invoke(app, ["colorize", str(tmp_path / "x.png"), "-o", str(tmp_path), "--model", str(model_dir)])
+    assert r.exit_code != 0 and "would overwrite an input" in str(r.exception or r.output)
+
+
+def test_glob_and_missing_input(mixed, model_dir, tmp_path):
+    r = CliRunner().invoke(app, ["colorize", str(mixed / "*.png"), str(tmp_path / "nope.png"), "-o",
+                                 str(tmp_path / "o"), "--model", str(model_dir)])
+    assert r.exit_code == 1
+    assert "no such file" in r.output and (tmp_path / "o" / "a.png").is_file()

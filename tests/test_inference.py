@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from chromatize import inference
+from chromatize.imageio import open_image
+from chromatize.metrics import lab_ab
+from chromatize.models import build, save_model_dir
+
+from .conftest import jpeg_bytes, smooth_color_image
+
+
+@pytest.fixture(scope="module")
+def cls_model(tmp_path_factory):
+    """A small classification model with a vivid palette and random weights: exercises the whole path."""
+    torch.manual_seed(0)
+    net = build("classification", k=8, width=8)
+    ang = torch.linspace(0, 2 * torch.pi, 9)[:-1]
+    net.set_palette(torch.stack([0.4 * ang.cos(), 0.4 * ang.sin()], 1), torch.full((8,), 1 / 8))
+    with torch.no_grad():
+        net.head.bias.copy_(torch.randn(8) * 2)
+    d = tmp_path_factory.mktemp("m") / "cls"
+    save_model_dir(net, {"family": "classification", "color_space": "luv", "model": {"k": 8, "width": 8},
+                         "inference": {"temperature": 0.38, "render_size": 64}}, d)
+    return inference.load_model(d)
+
+
+def lstar(img: Image.Image) -> np.ndarray:
+    from chromatize import color
+
+    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255
+    return color.rgb_to_space(torch.from_numpy(a).permute(2, 0, 1)[None], "lab")[0, 0].numpy()
+
+
+def gray_of(img: Image.Image) -> Image.Image:
+    return Image.fromarray(lstar(img).round().astype(np.uint8))  # any gray image will do
+
+
+def inputs() -> dict[str, Image.Image]:
+    base = smooth_color_image(3, 61)
+    g8 = base.convert("L")
+    g16 = Image.fromarray(np.asarray(g8, dtype=np.uint16) * 257)
+    rgba = base.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(base.size))
+    cmyk = open_image(jpeg_bytes(base.convert("CMYK")))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 on display
+    rot = open_image(jpeg_bytes(g8.crop((0, 0, 61, 40)), exif=exif.tobytes()))
+    return {"gray8": g8, "gray16": g16, "rgba": rgba, "cmyk": cmyk, "exif_rotated": rot}
+
+
+@pytest.mark.parametrize("kind", ["gray8", "gray16", "rgba", "cmyk", "exif_rotated"])
+def test_size_and_lightness_kept(kind, cls_model):
+    img = inputs()[kind]
+    out = inference.colorize(img, cls_model)
+    assert out.size == img.size
+    if kind == "exif_rotated":
+        assert out.size == (40, 61)
+    if kind == "rgba":
+        assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], np.asarray(img)[..., 3])
+    ref = lstar(img.convert("RGB")) if kind != "gray16" else np.asarray(img, np.float64) / 65535 * 0 + lstar(
+        Image.fromarray((np.asarray(img) // 257).astype(np.uint8)).convert("RGB"))
+    assert np.abs(lstar(out) - ref).mean() <= 1.5
+    assert np.hypot(*lab_ab(np.asarray(out.convert("RGB"))).transpose(2, 0, 1)).mean() > 3  # chroma present
+
+
+def test_api_takes_path_array_and_pil(cls_model, tmp_path):
+    g = smooth_color_image(5, 40).convert("L")
+    g.save(tmp_path / "g.png")
+    a = inference.colorize(tmp_path / "g.png", cls_model)
+    b = inference.colorize(np.asarray(g), cls_model)
+    c = inference.colorize(g, cls_model)
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and np.array_equal(np.asarray(b), np.asarray(c))
+    with pytest.raises(inference.ChromatizeError if hasattr(inference, "ChromatizeError") else Exception):
+        inference.colorize(np.zeros((4, 4, 7), np.uint8), cls_model)
+
+
+def test_batch_equals_single(cls_model):
+    imgs = [smooth_color_image(i, 40).convert("L") for i in range(3)] + [smooth_color_image(9, 33).convert("L")]
+    many = inference.colorize_many(imgs, cls_model, batch_size=4)
+    for img, out in zip(imgs, many):
+        single = np.asarray(inference.colorize(img, cls_model), dtype=np.int16)
+        assert np.abs(single - np.asarray(out, dtype=np.int16)).max() <= 1
+
+
+def test_temperature_trades_vividness(cls_model):
+    g = smooth_color_image(2, 64).convert("L")
+    sat = [np.hypot(*lab_ab(np.asarray(inference.colorize(g, cls_model, temperature=t))).transpose(2, 0, 1)).mean()
+           for t in (0.0, 0.38, 1.0)]
+    assert sat[0] > sat[2] and sat[1] > sat[2]  # the mean (T=1) is the least vivid
+
+
+def test_confidence_and_coherent_alternatives(cls_model):
+    g = smooth_color_image(4, 64).convert("L")
+    conf = inference.confidence_map(g, cls_model)
+    assert conf.size == g.size and conf.mode == "L"
+    alts = inference.alternatives(g, n=3, model=cls_model, seed=1)
+    assert len(alts) == 3 and all(a.size == g.size for a in alts)
+    abs_ = [lab_ab(np.asarray(a.convert("RGB"))) for a in alts]
+    assert any(np.abs(abs_[0] - x).mean() > 2 for x in abs_[1:])  # they differ
+    # spatially coherent: the difference between two alternatives is smooth (neighbouring pixels change
+    # together), unlike independent per-pixel sampling
+    diff = abs_[0] - abs_[1]
+    step = np.abs(np.diff(diff, axis=1)).mean()
+    assert step < 0.2 * np.abs(diff).mean() + 0.5
+
+
+def test_metadata_kept_and_srgb_tagged(cls_model, tmp_path):
+    from chromatize.colorize_cli import save_image
+
+    g = smooth_color_image(6, 50).convert("L")
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    buf = io.BytesIO()
+    g.save(buf, "JPEG", exif=exif.tobytes(), dpi=(300, 300))
+    out = inference.colorize(open_image(buf.getvalue()), cls_model)
+    save_image(out, tmp_path / "o.png", "png")
+    back = Image.open(tmp_path / "o.png")
+    assert back.getexif().get(0x010F) == "TestCam"
+    assert round(back.info["dpi"][0]) == 300 and back.info.get("icc_profile")
+
+
+def test_inference_path_is_light():
+    code = ("import sys, chromatize.inference, chromatize.cli; "
+            "bad = [m for m in ('lightning', 'gradio', 'chromatize.training') if m in sys.modules]; print(bad)")
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+    r = subprocess.run([sys.executable, "-c", "import chromatize, sys; print('torch' in sys.modules)"],
+                       capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
