@@ -141,6 +141,39 @@ def colorize(
 
 
 @app.command()
+def palette(
+    data: Annotated[list[str], typer.Option(help="A prepared folder, or image folders / tar shards (repeat).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG to draw the palette into (a .json beside it).")],
+    k: Annotated[int, typer.Option(help="Number of colours.")] = 24,
+    color_space: Annotated[str, typer.Option(help="luv or lab.")] = "luv",
+    images: Annotated[int, typer.Option(help="Training images to sample pixels from.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Compute a k-means chroma palette over training pixels and draw it.
+
+    Example: chromatize palette --data prepared/ --k 24 -o palette.png
+    """
+    import tempfile
+
+    from .data.datasets import is_prepared
+    from .data.prepare import prepare as run_prepare
+    from .imageio import atomic_write, atomic_write_text
+    from .models.classification import draw_palette
+    from .training.train import fit_palette_from
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(data[0]) if len(data) == 1 and is_prepared(data[0]) else Path(tmp)
+        if root == Path(tmp):
+            run_prepare(data, tmp, size=32, fractions=(1.0, 0.0, 0.0), progress=False)
+        pal, freq = fit_palette_from(root, color_space, k, images, seed)
+    img = draw_palette(pal, freq, color_space)
+    atomic_write(out, lambda t: img.save(t, format="PNG"))
+    atomic_write_text(out.with_suffix(".json"), json.dumps({"color_space": color_space, "palette": pal.tolist(),
+                                                            "frequency": freq.tolist()}, indent=2))
+    typer.echo(f"{len(pal)} colours -> {out}")
+
+
+@app.command()
 def models(
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also write the list as JSON here.")] = None,
 ) -> None:
@@ -171,8 +204,11 @@ def models(
 
 @app.command()
 def evaluate(
-    data: Annotated[str, typer.Option(help="Folder or tar shard of colour photos (the truth).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for metrics.json, metrics.csv, samples.png.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for metrics.json/csv, samples.png, report.html.")],
+    data: Annotated[Optional[str], typer.Option(help="Folder, tar shard or prepared folder (val split) of colour "
+                                                     "photos: the truth.")] = None,
+    practical: Annotated[bool, typer.Option(help="Colour the medical/astronomical/everyday/historical samples.")] = False,
+    folder: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH: a folder of your own for --practical.")] = None,
     model: Annotated[Optional[list[str]], typer.Option(help="Model name or folder (repeat); default: all shipped.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate a seeded random subset of N images.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
@@ -182,7 +218,24 @@ def evaluate(
     """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
 
     Example: chromatize evaluate --data ../shared/data/tinyimagenet64/val.tar --limit 2000 -o r/
+    Example: chromatize evaluate --practical --folder scans=my_scans/ -o practical/
     """
+    if practical:
+        from .evaluate.practical import run_practical
+
+        folders = {}
+        for f in folder or []:
+            name, sep, path = f.partition("=")
+            if not sep or not Path(path).is_dir():
+                _die(f"--folder takes NAME=PATH with an existing folder, got {f!r}")
+            folders[name] = path
+        res = run_practical(model, folders, out, render_size)
+        for r in res["images"]:
+            typer.echo(f"{r['category']:18s} {r['image']:28s} {'; '.join(r['flags']) or 'grayscale input'}")
+        typer.echo(f"report: {out / 'report.html'}")
+        return
+    if not data:
+        _die("give --data (colour truth) or --practical")
     from .evaluate import evaluate as run_eval
     from .evaluate import table
 

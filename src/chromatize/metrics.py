@@ -24,7 +24,8 @@ def ssim(pred: np.ndarray, true: np.ndarray) -> float:
     """SSIM on RGB (scikit-image, channel axis last); images smaller than 7 px use a smaller window."""
     from skimage.metrics import structural_similarity
 
-    win = min(7, min(pred.shape[:2]) // 2 * 2 + 1)
+    side = min(pred.shape[:2])
+    win = min(7, side if side % 2 else side - 1)
     if win < 3:
         return float(np.array_equal(pred, true))
     return float(structural_similarity(pred, true, channel_axis=2, data_range=255, win_size=win))

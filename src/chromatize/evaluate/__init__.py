@@ -20,8 +20,17 @@ GRAY = "gray"
 
 
 def load_truth(data: str | Path, limit: int | None, seed: int) -> tuple[list[tuple[str, Image.Image]], int, int]:
-    """Colour truth images from a folder or tar shard: (images, skipped grayscale, unreadable)."""
+    """Colour truth images from a folder, a tar shard or a prepared folder's val split (its cache):
+    (images, skipped grayscale, unreadable)."""
+    from ..data.datasets import is_prepared, load_cache
     from ..data.prepare import iter_source
+
+    if is_prepared(data):
+        arr = load_cache(data, "val")
+        idx = list(range(len(arr)))
+        if limit is not None and limit < len(idx):
+            idx = sorted(random.Random(seed).sample(idx, limit))
+        return [(f"val/{i}", Image.fromarray(np.asarray(arr[i]))) for i in idx], 0, 0
 
     entries = list(iter_source(Path(data), Path(data).name))
     if not entries:
@@ -61,14 +70,15 @@ def score(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict:
         acc.add(a, b)
         pa.append(a)
         ta.append(b)
-    cf_p = np.mean([colourfulness(p) for p in preds])
-    cf_t = np.mean([colourfulness(t) for t in truths])
+    cfs = [colourfulness(p) for p in preds]
+    cf_p, cf_t = np.mean(cfs), np.mean([colourfulness(t) for t in truths])
     return {"psnr": float(np.mean([psnr(p, t) for p, t in zip(preds, truths)])),
             "ssim": float(np.mean([ssim(p, t) for p, t in zip(preds, truths)])),
             "auc": acc.auc(False), "auc_rebalanced": acc.auc(True),
             "colourfulness": float(cf_p), "colourfulness_ratio": float(cf_p / max(cf_t, 1e-9)),
             "hist_intersection": histogram_intersection(pa, ta),
             "rgb_distance": float(np.mean([rgb_distance(p, t) for p, t in zip(preds, truths)])),
+            "colourfulness_per_image": [round(c, 3) for c in cfs],
             "auc_curve": acc.curve(False).round(5).tolist(), "auc_curve_rebalanced": acc.curve(True).round(5).tolist()}
 
 
@@ -100,7 +110,7 @@ def evaluate(data: str | Path, models: list[str] | None = None, limit: int | Non
     result = {"data": str(data), "images": len(truth), "skipped_grayscale": n_gray, "unreadable": n_bad,
               "limit": limit, "seed": seed, "render_size": render_size, "models": rows}
     if out is not None:
-        write_outputs(result, samples, Path(out))
+        write_outputs({**result, "_truth_images": truths}, samples, Path(out))
     return result
 
 
@@ -110,20 +120,59 @@ COLUMNS = ["psnr", "ssim", "auc", "auc_rebalanced", "colourfulness", "colourfuln
 
 def write_outputs(result: dict, samples: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps({k: v for k, v in result.items() if k != "_truth_images"},
+                                                       indent=2))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["model", *COLUMNS])
-    for name, r in result["models"].items():
+    for name, r in result["models"].items():  # noqa: B007
         w.writerow([name, *[("" if r.get(c) is None else f"{r[c]:.4f}") for c in COLUMNS]])
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     cols = [GRAY] + [k for k in samples if k not in (GRAY, "truth")] + ["truth"]
-    tile = 96
-    grid = Image.new("RGB", (tile * len(cols), tile * len(samples["truth"])), "white")
-    for j, c in enumerate(cols):
-        for i, im in enumerate(samples[c]):
-            grid.paste(im.convert("RGB").resize((tile, tile), Image.LANCZOS), (j * tile, i * tile))
+    grid = sample_grid([samples[c] for c in cols])
     atomic_write(out / "samples.png", lambda tmp: grid.save(tmp, format="PNG"))
+    atomic_write_text(out / "report.html", html_report(result, grid, cols))
+
+
+def sample_grid(columns: list[list[Image.Image]], tile: int = 128) -> Image.Image:
+    """Rows of images, one column per source (gray | each model | truth), each fitted into a tile."""
+    n = max(len(c) for c in columns)
+    grid = Image.new("RGB", (tile * len(columns), tile * n), "white")
+    for j, col in enumerate(columns):
+        for i, im in enumerate(col):
+            im = im.convert("RGB")
+            s = tile / max(im.size)
+            im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
+            grid.paste(im, (j * tile + (tile - im.width) // 2, i * tile + (tile - im.height) // 2))
+    return grid
+
+
+def html_report(result: dict, grid: Image.Image, cols: list[str]) -> str:
+    from . import report
+
+    models = result["models"]
+    rows = [{"cls": "gray" if name == GRAY else "",
+             "cells": [name] + [("" if r.get(c) is None else f"{r[c]:.3f}") for c in COLUMNS]}
+            for name, r in models.items()]
+    truth_cf = [colourfulness(np.asarray(t)) for t in result.get("_truth_images", [])]
+    sections = [
+        {"title": "Metrics", "table": {"header": ["model", *COLUMNS], "rows": rows},
+         "note": "PSNR/SSIM on 8-bit RGB; AuC of per-pixel CIELAB ab error (thresholds 0..150, x100), raw and "
+                 "re-balanced by inverse ab-bin frequency (Zhang et al. 2016); colourfulness after Hasler and "
+                 "Suesstrunk 2003, ratio to the truth's; hist = intersection of ab histograms; RGB distance "
+                 "= mean Euclidean pixel error on 0-255. gray = the input's lightness alone.", "images": []},
+        {"title": "Samples", "note": " | ".join(cols), "table": None,
+         "images": [{"alt": "samples: " + " | ".join(cols), "data": report.png_b64(grid)}]},
+        {"title": "AuC curves", "note": "", "table": None,
+         "images": [{"alt": "cumulative ab error curves", "data": report.auc_plot(models)}]},
+    ]
+    if truth_cf:
+        sections.append({"title": "Colourfulness per image", "note": "", "table": None, "images": [
+            {"alt": "colourfulness histograms", "data": report.colourfulness_plot(models, truth_cf)}]})
+    summary = (f"{result['images']} colour images from {result['data']} ({result['skipped_grayscale']} grayscale "
+               f"truth images skipped, {result['unreadable']} unreadable); limit {result['limit']}, seed "
+               f"{result['seed']}, render size {result['render_size'] or 'model default'}.")
+    return report.render(str(result["data"]), summary, sections)
 
 
 def table(result: dict) -> str:

@@ -109,3 +109,25 @@ def rebalance_weights(prior: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
     k = prior.numel()
     w = 1.0 / ((1 - lam) * prior + lam / k)
     return w / (prior * w).sum()
+
+
+def draw_palette(palette: np.ndarray, freq: np.ndarray, space: str = "luv", lightness: float = 60.0):
+    """A PNG-ready picture of the palette: one swatch per colour at L*=``lightness``, bar height ~ frequency."""
+    from PIL import Image, ImageDraw
+
+    from .. import color
+
+    k = len(palette)
+    ab = torch.as_tensor(np.asarray(palette), dtype=torch.float32).T.reshape(1, 2, 1, k)
+    l_n = torch.full((1, 1, 1, k), lightness / color.L_SCALE - 1.0)
+    rgb = (color.lc_to_rgb(l_n, ab, space)[0, :, 0].T.numpy() * 255).round().astype(np.uint8)
+    sw, h = 48, 150
+    img = Image.new("RGB", (sw * k, h + 20), "white")
+    d = ImageDraw.Draw(img)
+    top = float(np.max(freq)) or 1.0
+    for i in range(k):
+        d.rectangle([i * sw, 0, (i + 1) * sw - 2, 60], fill=tuple(int(c) for c in rgb[i]))
+        bar = int(80 * float(freq[i]) / top)
+        d.rectangle([i * sw + 8, h - bar, (i + 1) * sw - 10, h], fill=tuple(int(c) for c in rgb[i]))
+        d.text((i * sw + 4, h + 4), f"{100 * float(freq[i]):.1f}%", fill="black")
+    return img

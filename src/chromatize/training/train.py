@@ -107,6 +107,9 @@ def train(model: str, data: list[str], out: str | Path, color_space: str = "luv"
     if cfg["family"] == "classification" and init_net is None and not (resume and last.is_file()):
         pal, prior = fit_palette_from(root, cfg["color_space"], module.net.k, t["palette_images"], t["seed"])
         module.net.set_palette(pal, prior)
+        from ..models.classification import draw_palette
+
+        draw_palette(pal, prior, cfg["color_space"]).save(run / "palette.png")
         from .modules import rebalance_weights
 
         if t["rebalance"]:

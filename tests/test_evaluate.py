@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from chromatize.cli import app
+from chromatize.evaluate.practical import FALSE_DARK, STAIN, TINT, colour_flags
+from chromatize.models import build, save_model_dir
+
+from .conftest import smooth_color_image
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("m") / "reg"
+    save_model_dir(build("regression", width=8), {"family": "regression", "color_space": "luv",
+                                                   "model": {"width": 8}}, d)
+    return d
+
+
+def made_images() -> dict[str, Image.Image]:
+    rng = np.random.default_rng(0)
+    gray = smooth_color_image(1, 96).convert("L")
+    g = np.asarray(gray, np.float32) / 255
+    sepia = np.stack([g * 1.0, g * 0.85, g * 0.62], -1)
+    stain = np.full((96, 96, 3), 245.0)
+    for _ in range(40):  # brown and blue blobs on a white slide
+        y, x, r = rng.integers(0, 96, 2).tolist() + [int(rng.integers(4, 9))]
+        yy, xx = np.ogrid[:96, :96]
+        blob = (yy - y) ** 2 + (xx - x) ** 2 < r * r
+        stain[blob] = [150, 90, 40] if rng.random() < 0.5 else [70, 80, 170]
+    space = np.zeros((96, 96, 3))
+    for _ in range(60):  # coloured specks on black
+        y, x = rng.integers(0, 95, 2)
+        space[y:y + 2, x:x + 2] = rng.integers(80, 255, 3)
+    return {"gray": gray, "natural": smooth_color_image(2, 96),
+            "sepia": Image.fromarray((sepia * 255).astype(np.uint8)),
+            "stain": Image.fromarray(stain.astype(np.uint8)), "space": Image.fromarray(space.astype(np.uint8))}
+
+
+def test_flags_from_pixels_not_names():
+    imgs = made_images()
+    assert colour_flags(imgs["gray"]) == []
+    assert colour_flags(imgs["natural"]) == ["already colour"]
+    assert TINT in colour_flags(imgs["sepia"])
+    assert STAIN in colour_flags(imgs["stain"]) and TINT not in colour_flags(imgs["stain"])
+    assert FALSE_DARK in colour_flags(imgs["space"])
+
+
+def test_practical_with_user_folder(model_dir, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i, (name, img) in enumerate(made_images().items()):
+        img.save(folder / f"{i}_{'x' * i}.png")  # names carry no hint
+    (folder / "broken.png").write_bytes(b"nope")
+    from chromatize.evaluate.practical import run_practical
+
+    res = run_practical([str(model_dir)], {"mine": str(folder)}, tmp_path / "out", include_skimage=False)
+    assert len(res["images"]) == 5
+    flagged = {r["image"]: r["flags"] for r in res["images"]}
+    assert flagged["0_.png"] == [] and TINT in flagged["2_xx.png"]
+    assert (tmp_path / "out" / "report.html").stat().st_size > 1000 and (tmp_path / "out" / "practical.png").is_file()
+    natural = [r for r in res["images"] if r["flags"] == ["already colour"]]
+    assert natural and all(str(model_dir) in r["metrics"] for r in natural)
+
+
+def test_evaluate_cli_is_deterministic_with_gray_row(model_dir, tmp_path):
+    data = tmp_path / "truth"
+    data.mkdir()
+    for i in range(12):
+        smooth_color_image(i, 40).save(data / f"{i}.png")
+    smooth_color_image(99, 40).convert("L").save(data / "gray.png")
+    args = ["evaluate", "--data", str(data), "--model", str(model_dir), "--limit", "10", "--seed", "3"]
+    r1 = CliRunner().invoke(app, args + ["-o", str(tmp_path / "a")])
+    r2 = CliRunner().invoke(app, args + ["-o", str(tmp_path / "b")])
+    assert r1.exit_code == 0, r1.output
+    m1 = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    m2 = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    for m in (m1, m2):
+        m["models"][str(model_dir)].pop("images_per_s")
+    assert m1 == m2
+    assert set(m1["models"]) == {"gray", str(model_dir)}
+    assert m1["images"] + m1["skipped_grayscale"] == 10
+    gray = m1["models"]["gray"]
+    assert gray["colourfulness_ratio"] < 0.01 and gray["auc"] < 100
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "<table" in html and html.count("data:image/png;base64,") >= 3
+    assert (tmp_path / "a" / "metrics.csv").read_text().startswith("model,psnr")
