@@ -244,6 +244,22 @@ def evaluate(
     typer.echo(f"{res['images']} images ({res['skipped_grayscale']} grayscale skipped) -> {out}/metrics.json")
 
 
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    model: Annotated[Optional[list[str]], typer.Option(help="Models to offer (repeat); default: all shipped.")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Unused: results download from the page.")] = None,
+) -> None:
+    """Start the local web demo: upload a photo, compare models, tune vividness, download PNG.
+
+    Example: chromatize demo --port 7860   (then open http://127.0.0.1:7860)
+    """
+    from .demo import launch
+
+    launch(host, port, model)
+
+
 def main() -> None:
     """Console entry point: user errors print one line and exit 2."""
     try:

@@ -1,0 +1,145 @@
+"""`chromatize demo`: a local Gradio page to colour a photo, compare models and tune vividness.
+
+Runs offline: analytics off, system fonts only, bound to 127.0.0.1 unless told otherwise. Inference goes
+through the same `inference` functions as the CLI, one request at a time behind a bounded queue.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from . import inference  # noqa: E402
+from .errors import ChromatizeError  # noqa: E402
+from .imageio import open_image  # noqa: E402
+
+MAX_UPLOAD_MB = 25
+MAX_PIXELS = 50_000_000
+QUEUE_SIZE = 16
+
+
+class UploadImage(gr.Image):
+    """An image upload whose file reaches our own safe reader untouched (Gradio would decode it first,
+    turning a bad file into a bare error instead of our message)."""
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "image"
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
+def example_files() -> list[tuple[str, str]]:
+    """(label, path) of bundled example pictures: historical, everyday, medical, astronomical."""
+    here = Path(__file__).resolve().parent / "examples"
+    out = [("historical", str(here / "brooklyn_bridge_1880s.jpg"))]
+    cache = Path(tempfile.gettempdir()) / "chromatize-demo-examples"
+    cache.mkdir(exist_ok=True)
+    try:
+        import skimage.data as d
+    except ImportError:  # pragma: no cover
+        return out
+    for label, name in [("everyday", "chelsea"), ("medical", "microaneurysms"), ("astronomical", "moon")]:
+        p = cache / f"{label}_{name}.png"
+        if not p.exists():
+            try:
+                Image.fromarray(np.asarray(getattr(d, name)())).convert("L").save(p)
+            except Exception:  # noqa: BLE001 - a sample that would need a download is left out
+                continue
+        out.append((label, str(p)))
+    return out
+
+
+def _load(path: str | None) -> Image.Image:
+    if not path:
+        raise ChromatizeError("upload an image first")
+    p = Path(path)
+    if p.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
+        raise ChromatizeError(f"the file is larger than {MAX_UPLOAD_MB} MB")
+    return open_image(p, max_pixels=MAX_PIXELS, name=p.name)
+
+
+def _msg(e: Exception) -> str:
+    text = str(e)
+    return "**Could not colour this file:** " + text.split(": ", 1)[-1] if ": " in text else text
+
+
+def colorize_one(path: str | None, model: str | None = None, temperature: float | None = None):
+    """API: one image -> (colour PNG, message). The same pipeline as `chromatize colorize`."""
+    try:
+        img = _load(path)
+        m = inference.load_model(model or None)
+        t = temperature if m.family == "classification" else None
+        return inference.colorize(img, m, temperature=t), ""
+    except ChromatizeError as e:
+        return None, _msg(e)
+
+
+def compare(path: str | None, models: list[str], temperature: float, n_alternatives: int = 3):
+    """UI: before/after slider for the first model, a gallery of all chosen models, and for a
+    classification model the confidence map and alternative colourings."""
+    try:
+        img = _load(path)
+        models = models or [inference.default_model_name()]
+        gray = img.convert("L").convert("RGB")
+        outs, conf, alts = [], None, []
+        for name in models:
+            m = inference.load_model(name)
+            t = temperature if m.family == "classification" else None
+            outs.append((inference.colorize(img, m, temperature=t), name))
+            if m.family == "classification" and conf is None:
+                conf = inference.confidence_map(img, m)
+                alts = [(a, f"alternative {i + 1}") for i, a in
+                        enumerate(inference.alternatives(img, n_alternatives, m, temperature=t))]
+        return (gray, outs[0][0]), outs, conf, alts, f"Coloured with {', '.join(models)} at {img.width}x{img.height}."
+    except ChromatizeError as e:
+        return None, [], None, [], _msg(e)
+
+
+def build_app(models: list[str] | None = None) -> gr.Blocks:
+    names = models or list(inference.shipped_models())
+    default = names[0] if names else None
+    with gr.Blocks(title="chromatize", analytics_enabled=False) as app:
+        gr.Markdown("# chromatize\nDrop a black-and-white photo (or pick an example); compare the models; "
+                    "move *vividness* to trade safe colours for bold ones. Results download as PNG at full size.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                inp = UploadImage(type="filepath", label="photo", sources=["upload", "clipboard"], format="png")
+                chosen = gr.CheckboxGroup(names, value=[default] if default else [], label="models")
+                temp = gr.Slider(0.0, 1.0, value=0.38, step=0.02,
+                                 label="vividness: temperature of the classification model (0 = boldest)")
+                go = gr.Button("Colorize", variant="primary")
+                msg = gr.Markdown(elem_id="message")
+                gr.Examples([p for _, p in example_files()], inputs=inp, label="examples")
+            with gr.Column(scale=2):
+                slider = gr.ImageSlider(label="before / after", type="pil", format="png")
+                gallery = gr.Gallery(label="all chosen models", format="png", columns=3)
+                with gr.Row():
+                    conf = gr.Image(label="confidence (bright = sure)", type="pil", format="png")
+                    alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
+        go.click(compare, [inp, chosen, temp], [slider, gallery, conf, alts, msg], api_name="compare",
+                 concurrency_limit=1)
+        api_in, api_model = UploadImage(type="filepath", visible=False), gr.Textbox(visible=False)
+        api_temp = gr.Number(visible=False)
+        api_out, api_msg = gr.Image(type="pil", format="png", visible=False), gr.Textbox(visible=False)
+        gr.Button(visible=False).click(colorize_one, [api_in, api_model, api_temp], [api_out, api_msg],
+                                       api_name="colorize", concurrency_limit=1)
+    app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    return app
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None) -> None:
+    """Start the server (blocking)."""
+    app = build_app(models)
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
+    app.launch(server_name=host, server_port=port, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False,
+               theme=theme, quiet=False, footer_links=["api"], allowed_paths=[str(Path(example_files()[0][1]).parent)])

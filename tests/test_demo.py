@@ -1,0 +1,172 @@
+"""The demo: Gradio client API tests (default suite) and a Playwright browser test (marker: browser)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from chromatize.models import build, save_model_dir
+
+from .conftest import smooth_color_image
+
+gradio_client = pytest.importorskip("gradio_client")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    net = build("classification", k=8, width=8)
+    ang = torch.linspace(0, 2 * torch.pi, 9)[:-1]
+    net.set_palette(torch.stack([0.4 * ang.cos(), 0.4 * ang.sin()], 1), torch.full((8,), 1 / 8))
+    with torch.no_grad():
+        net.head.bias.copy_(torch.randn(8) * 3)  # a confident (if arbitrary) model: visibly coloured output
+    d = tmp_path_factory.mktemp("m") / "cls"
+    save_model_dir(net, {"family": "classification", "color_space": "luv", "model": {"k": 8, "width": 8},
+                         "inference": {"temperature": 0.38, "render_size": 64}}, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("log") / "demo.log"
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "chromatize.cli", "demo", "--port", str(port), "--model",
+                                 str(model_dir)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("demo did not start: " + log.read_text())
+    yield url, proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def gray_png(tmp_path) -> Path:
+    p = tmp_path / "gray.png"
+    smooth_color_image(7, 90).convert("L").resize((90, 70)).save(p)
+    return p
+
+
+def test_api_matches_cli(server, model_dir, gray_png, tmp_path):
+    from gradio_client import Client, handle_file
+    from typer.testing import CliRunner
+
+    from chromatize.cli import app
+
+    url, _ = server
+    out, msg = Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.38,
+                                                  api_name="/colorize")
+    assert msg == ""
+    r = CliRunner().invoke(app, ["colorize", str(gray_png), "-o", str(tmp_path / "cli"), "--model", str(model_dir),
+                                 "--temperature", "0.38"])
+    assert r.exit_code == 0, r.output
+    a = np.asarray(Image.open(out).convert("RGB"), np.int16)
+    b = np.asarray(Image.open(tmp_path / "cli" / "gray.png").convert("RGB"), np.int16)
+    assert a.shape == b.shape == (70, 90, 3) and np.abs(a - b).max() <= 1
+
+
+def test_api_bad_file_gives_a_message(server, model_dir, tmp_path):
+    from gradio_client import Client, handle_file
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is text, not a picture")
+    out, msg = Client(server[0], verbose=False).predict(handle_file(str(bad)), str(model_dir), 0.38,
+                                                        api_name="/colorize")
+    assert out is None and "not an image" in msg
+
+
+def test_twenty_concurrent_requests(server, model_dir, gray_png, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url, proc = server
+    files = []
+    for i in range(20):  # distinct pictures: identical outputs would share one server cache file
+        files.append(tmp_path / f"in{i}.png")
+        smooth_color_image(100 + i, 90).convert("L").resize((90, 70)).save(files[-1])
+
+    def one(i: int) -> str:
+        try:
+            # each client downloads into its own folder (identical results would share one cache path)
+            client = Client(url, verbose=False, download_files=str(tmp_path / str(i)))
+            out, msg = client.predict(handle_file(str(files[i])), str(model_dir), 0.38, api_name="/colorize")
+            return "ok" if out and Image.open(out).size == (90, 70) else f"bad: {msg}"
+        except Exception as e:  # noqa: BLE001 - a refusal (queue full) is acceptable, a crash is not
+            return "refused" if "queue" in str(e).lower() or "full" in str(e).lower() else f"error: {e}"
+
+    with ThreadPoolExecutor(20) as ex:
+        results = list(ex.map(one, range(20)))
+    assert all(r in ("ok", "refused") for r in results), [r for r in results if r not in ("ok", "refused")]
+    assert results.count("ok") >= 10
+    assert proc.poll() is None
+    urllib.request.urlopen(url, timeout=5)  # still serving
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.browser
+def test_browser_upload_colour_and_bad_file(server, gray_png, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    url, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(str(gray_png))
+        page.get_by_role("button", name="Colorize").click()
+        page.locator("#message").get_by_text("Coloured with").wait_for(timeout=60_000)
+        srcs = page.locator("img").evaluate_all("els => els.map(e => e.src)")
+        results = []
+        for src in srcs:
+            if "/file=" in src or "/gradio_api/file=" in src:
+                body = page.request.get(src).body()
+                results.append(Image.open(io.BytesIO(body)).convert("RGB"))
+        coloured = [im for im in results if im.size == (90, 70) and np.asarray(im).std(axis=2).mean() > 2]
+        # the after-image of the slider, the gallery and three alternatives
+        assert len(coloured) >= 4, f"too few colour results of the upload's size among {[im.size for im in results]}"
+        page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
+        bad = tmp_path / "renamed.png"
+        bad.write_text("plain text renamed to .png")
+        page.reload()
+        page.locator("input[type=file]").first.set_input_files(str(bad))
+        page.get_by_role("button", name="Colorize").click()
+        page.locator("#message").get_by_text("not an image").wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "demo_bad_file.png"), full_page=True)
+        browser.close()
