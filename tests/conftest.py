@@ -64,3 +64,22 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_cls_dir(tmp_path_factory) -> Path:
+    """A tiny classification model with a vivid palette and confident random weights: colours visibly."""
+    import torch
+
+    from chromatize.models import build, save_model_dir
+
+    torch.manual_seed(0)
+    net = build("classification", k=8, width=8)
+    ang = torch.linspace(0, 2 * torch.pi, 9)[:-1]
+    net.set_palette(torch.stack([0.4 * ang.cos(), 0.4 * ang.sin()], 1), torch.full((8,), 1 / 8))
+    with torch.no_grad():
+        net.head.bias.copy_(torch.randn(8) * 3)
+    d = tmp_path_factory.mktemp("models") / "tiny_cls"
+    save_model_dir(net, {"family": "classification", "color_space": "luv", "model": {"k": 8, "width": 8},
+                         "inference": {"temperature": 0.38, "render_size": 64}}, d)
+    return d

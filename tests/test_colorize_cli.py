@@ -80,4 +80,4 @@ def test_glob_and_missing_input(mixed, model_dir, tmp_path):
     r = CliRunner().invoke(app, ["colorize", str(mixed / "*.png"), str(tmp_path / "nope.png"), "-o",
                                  str(tmp_path / "o"), "--model", str(model_dir)])
     assert r.exit_code == 1
-    assert "no such file" in r.output and (tmp_path / "o" / "a.png").is_file()
+    assert "nope.png: file not found" in r.output and (tmp_path / "o" / "a.png").is_file()

@@ -120,6 +120,7 @@ def colorize(
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that exist (default: skip them, so runs resume).")] = False,
     confidence: Annotated[bool, typer.Option(help="Also write <name>.confidence.png (classification).")] = False,
     log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per file to this file.")] = None,
+    max_megapixels: Annotated[float, typer.Option(help="Refuse larger images (checked before decoding).")] = 100.0,
 ) -> None:
     """Colour grayscale photos; never touches the inputs, skips finished outputs.
 
@@ -134,7 +135,8 @@ def colorize(
     if not inputs:
         _die("give images, folders or globs to colorize (or --example)")
     done, skipped, failed = run_batch(inputs, out, model, render_size, temperature, format, device, batch_size,
-                                      overwrite, confidence, log, progress=sys.stderr.isatty())
+                                      overwrite, confidence, log, progress=sys.stderr.isatty(),
+                                      max_pixels=int(max_megapixels * 1e6))
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:
         raise typer.Exit(1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ChromatizeError
-from .imageio import IMAGE_SUFFIXES, atomic_write
+from .imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, atomic_write
 
 FORMATS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg")}
 
@@ -46,12 +46,12 @@ def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], li
                            and out_r not in q.resolve().parents)
             for q in files:
                 add(q, q.relative_to(p))
-        elif p.exists() or p.is_symlink():
-            add(p, Path(p.name))
+        elif p.exists() or p.is_symlink() or not any(c in arg for c in "*?["):
+            add(p, Path(p.name))  # a missing or unreadable file is reported with its reason by the reader
         else:
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
-                bad.append((arg, "no such file, folder or glob match"))
+                bad.append((arg, "no file matches this pattern"))
             for m in matches:
                 if not Path(m).is_dir():
                     add(Path(m), Path(Path(m).name))
@@ -94,7 +94,7 @@ def save_image(img, dst: Path, fmt: str, src_format: str | None = None) -> None:
 
 def run_batch(inputs: list[str], out: Path, model: str | None, render_size: int | None, temperature: float | None,
               fmt: str, device: str, batch_size: int, overwrite: bool, confidence: bool, log: Path | None,
-              progress: bool = True) -> tuple[int, int, int]:
+              progress: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, int]:
     """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -134,13 +134,15 @@ def run_batch(inputs: list[str], out: Path, model: str | None, render_size: int 
                     bar.advance(task)
                     continue
                 try:
-                    img = open_image(j.src)
+                    img = open_image(j.src, max_pixels=max_pixels)
                 except ChromatizeError as e:
                     failed += 1
                     con.print(f"[red]failed[/red] {e}", highlight=False)
                     record(j.src, None, "failed", str(e), time.perf_counter() - t0)
                     bar.advance(task)
                     continue
+                if img.info.get("chromatize_note"):
+                    con.print(f"[yellow]note[/yellow] {j.src}: {img.info['chromatize_note']}", highlight=False)
                 if not is_grayscale(img):
                     con.print(f"[yellow]warning[/yellow] {j.src}: already colour; colourized from its lightness",
                               highlight=False)

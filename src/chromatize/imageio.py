@@ -48,6 +48,8 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
             raise ImageReadError(f"{label}: file not found (or a broken link)") from None
         except OSError as e:
             raise ImageReadError(f"{label}: cannot be read ({e.strerror or e})") from None
+        if not path.is_file():
+            raise ImageReadError(f"{label}: not a regular file")
         if size == 0:
             raise ImageReadError(f"{label}: empty file (0 bytes)")
         fp = path
@@ -60,12 +62,15 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
                 raise ImageReadError(
                     f"{label}: too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"
                 )
-            if getattr(img, "n_frames", 1) > 1:
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
                 img.seek(0)
             img.load()
             fmt = img.format
             img = ImageOps.exif_transpose(img)
             img.format = fmt
+            if frames > 1:
+                img.info["chromatize_note"] = f"{frames} frames: only the first is coloured"
     except ImageReadError:
         raise
     except UnidentifiedImageError:
