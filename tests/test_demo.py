@@ -170,3 +170,69 @@ def test_browser_upload_colour_and_bad_file(server, gray_png, tmp_path):
         page.locator("#message").get_by_text("not an image").wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "demo_bad_file.png"), full_page=True)
         browser.close()
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def test_oversized_uploads_refused_and_server_keeps_working(server, model_dir, gray_png, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from .test_robustness import bomb_png
+
+    url, proc = server
+    big = tmp_path / "big.png"
+    big.write_bytes(bomb_png(8000, 7000))  # 56 MP declared, a few bytes on disk
+    out, msg = Client(url, verbose=False).predict(handle_file(str(big)), str(model_dir), 0.38, api_name="/colorize")
+    assert out is None and "too large" in msg
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\0" * (26 * 1024 * 1024))  # over the 25 MB upload limit
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        Client(url, verbose=False).predict(handle_file(str(huge)), str(model_dir), 0.38, api_name="/colorize")
+    out, msg = Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.38,
+                                                  api_name="/colorize")
+    assert out and msg == "" and proc.poll() is None
+
+
+def test_soak_mixed_requests(server, model_dir, tmp_path):
+    """50 requests from 10 concurrent clients, good and bad files mixed; bounded in count and time."""
+    from gradio_client import Client, handle_file
+
+    from .test_robustness import bomb_png
+
+    url, proc = server
+    files = []
+    for i in range(50):
+        p = tmp_path / f"f{i}.png"
+        if i % 5 == 0:
+            p.write_text("not a picture")
+            files.append((p, "bad"))
+        elif i % 5 == 1:
+            p.write_bytes(bomb_png(9000, 9000))
+            files.append((p, "bad"))
+        else:
+            smooth_color_image(200 + i, 120).convert("L").resize((160, 120)).save(p)
+            files.append((p, "good"))
+
+    def one(i: int) -> str:
+        path, kind = files[i]
+        client = Client(url, verbose=False, download_files=str(tmp_path / f"d{i}"))
+        out, msg = client.predict(handle_file(str(path)), str(model_dir), 0.38, api_name="/colorize")
+        if kind == "good":
+            return "ok" if out and Image.open(out).size == (160, 120) else f"good failed: {msg}"
+        return "ok" if out is None and msg else f"bad not refused: {out} {msg}"
+
+    t0 = time.time()
+    with ThreadPoolExecutor(10) as ex:
+        results = list(ex.map(one, range(50), timeout=300))
+    elapsed = time.time() - t0
+    rss = peak_rss_mib(proc.pid)
+    (ARTIFACTS).mkdir(exist_ok=True)
+    (ARTIFACTS / "soak.txt").write_text(f"requests=50 clients=10 failures={sum(r != 'ok' for r in results)} "
+                                        f"seconds={elapsed:.1f} server_peak_rss_mib={rss:.0f}\n")
+    assert results == ["ok"] * 50, [r for r in results if r != "ok"]
+    assert rss < 2048 and proc.poll() is None

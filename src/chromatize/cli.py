@@ -251,7 +251,7 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share it).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     model: Annotated[Optional[list[str]], typer.Option(help="Models to offer (repeat); default: all shipped.")] = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Unused: results download from the page.")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also keep every result here (optional).")] = None,
 ) -> None:
     """Start the local web demo: upload a photo, compare models, tune vividness, download PNG.
 
@@ -259,7 +259,7 @@ def demo(
     """
     from .demo import launch
 
-    launch(host, port, model)
+    launch(host, port, model, out)
 
 
 def main() -> None:

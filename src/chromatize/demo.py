@@ -24,6 +24,15 @@ from .imageio import open_image  # noqa: E402
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
 QUEUE_SIZE = 16
+SAVE_DIR: Path | None = None  # `chromatize demo -o DIR` also keeps every result here
+
+
+def _keep(img: Image.Image, src: str, model: str) -> None:
+    if SAVE_DIR is not None:
+        from .colorize_cli import save_image
+
+        name = f"{Path(src).stem}.{Path(str(model)).name}.png"
+        save_image(img, SAVE_DIR / name, "png")
 
 
 class UploadImage(gr.Image):
@@ -79,7 +88,9 @@ def colorize_one(path: str | None, model: str | None = None, temperature: float 
         img = _load(path)
         m = inference.load_model(model or None)
         t = temperature if m.family == "classification" else None
-        return inference.colorize(img, m, temperature=t), ""
+        out = inference.colorize(img, m, temperature=t)
+        _keep(out, path, m.name)
+        return out, ""
     except ChromatizeError as e:
         return None, _msg(e)
 
@@ -96,6 +107,7 @@ def compare(path: str | None, models: list[str], temperature: float, n_alternati
             m = inference.load_model(name)
             t = temperature if m.family == "classification" else None
             outs.append((inference.colorize(img, m, temperature=t), name))
+            _keep(outs[-1][0], path, name)
             if m.family == "classification" and conf is None:
                 conf = inference.confidence_map(img, m)
                 alts = [(a, f"alternative {i + 1}") for i, a in
@@ -137,8 +149,15 @@ def build_app(models: list[str] | None = None) -> gr.Blocks:
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None) -> None:
+def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None,
+           out: Path | None = None) -> None:
     """Start the server (blocking)."""
+    global SAVE_DIR
+    if out is not None:
+        from .colorize_cli import check_writable
+
+        check_writable(out)
+        SAVE_DIR = out
     app = build_app(models)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
     app.launch(server_name=host, server_port=port, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False,
