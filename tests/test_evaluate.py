@@ -56,7 +56,7 @@ def test_flags_from_pixels_not_names():
 def test_practical_with_user_folder(model_dir, tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
-    for i, (name, img) in enumerate(made_images().items()):
+    for i, img in enumerate(made_images().values()):
         img.save(folder / f"{i}_{'x' * i}.png")  # names carry no hint
     (folder / "broken.png").write_bytes(b"nope")
     from chromatize.evaluate.practical import run_practical
@@ -79,7 +79,7 @@ def test_evaluate_cli_is_deterministic_with_gray_row(model_dir, tmp_path):
     args = ["evaluate", "--data", str(data), "--model", str(model_dir), "--limit", "10", "--seed", "3"]
     r1 = CliRunner().invoke(app, args + ["-o", str(tmp_path / "a")])
     r2 = CliRunner().invoke(app, args + ["-o", str(tmp_path / "b")])
-    assert r1.exit_code == 0, r1.output
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output
     m1 = json.loads((tmp_path / "a" / "metrics.json").read_text())
     m2 = json.loads((tmp_path / "b" / "metrics.json").read_text())
     for m in (m1, m2):

@@ -3,8 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chromatize.metrics import (AucAccumulator, colourfulness, histogram_intersection, lab_ab, psnr, rgb_distance,
-                                ssim)
+from chromatize.metrics import (
+    AucAccumulator,
+    colourfulness,
+    histogram_intersection,
+    lab_ab,
+    psnr,
+    rgb_distance,
+    ssim,
+)
 
 from .conftest import smooth_color_image
 

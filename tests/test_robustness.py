@@ -122,7 +122,7 @@ def test_odd_inputs_are_coloured_correctly(name, tmp_path, tiny_cls_dir):
 
 
 def test_bad_inputs_are_named(tmp_path):
-    for label, (path, reason) in bad_files(tmp_path).items():
+    for path, reason in bad_files(tmp_path).values():
         with pytest.raises(ImageReadError, match=reason):
             open_image(path)
 
@@ -151,7 +151,7 @@ def test_cli_matrix(tmp_path, tiny_cls_dir):
         assert any(path.name in line and reason in line for line in r.output.splitlines()), (label, r.output)
     assert "frames.gif: 2 frames: only the first is coloured" in r.output
     assert all(p.read_bytes() == b for p, b in before.items())
-    for name, path in good.items():
+    for name in good:
         assert (tmp_path / "out" / Path(name).with_suffix(".png")).is_file(), name
     r = CliRunner().invoke(app, ["colorize", str(bad["directory named png"][0]), "-o", str(tmp_path / "o2"),
                                  "--model", str(tiny_cls_dir), "--max-megapixels", "1"])

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -131,7 +131,8 @@ def test_init_finetunes_from_a_model(tiny, tmp_path):
 
 
 def test_ddp_two_cpu_processes(tiny, tmp_path):
-    cmd = _cli("--model", "regression", "--data", str(tiny), "-o", str(tmp_path / "ddp"), "--max-steps", "3", "--batch-size", "8", "--devices", "2", "--width", "8",
+    cmd = _cli("--model", "regression", "--data", str(tiny), "-o", str(tmp_path / "ddp"), "--max-steps", "3",
+               "--batch-size", "8", "--devices", "2", "--width", "8",
            "--val-limit", "8")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)

@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -25,7 +25,6 @@ MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
 QUEUE_SIZE = 16
 
-from gradio.events import Dependency
 
 class UploadImage(gr.Image):
     """An image upload whose file reaches our own safe reader untouched (Gradio would decode it first,
@@ -37,7 +36,9 @@ class UploadImage(gr.Image):
 
     def preprocess(self, payload):
         return None if payload is None else payload.path
-    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from collections.abc import Callable, Sequence
+    from typing import TYPE_CHECKING, Any, Literal
+
     from gradio.blocks import Block
     if TYPE_CHECKING:
         from gradio.components import Timer

@@ -93,10 +93,9 @@ def folder_images(name: str, path: str | Path) -> list[tuple[str, str, Image.Ima
 def run_practical(models: list[str] | None, folders: dict[str, str], out: str | Path,
                   render_size: int | None = None, include_skimage: bool = True) -> dict:
     """Colour every practical image with every model; write practical.json, a grid PNG and report.html."""
-    from . import report
-    from . import score as set_score
-    from . import sample_grid
     from ..inference import colorize, load_model, shipped_models
+    from . import report, sample_grid
+    from . import score as set_score
 
     names = models or list(shipped_models())
     items = (skimage_images() if include_skimage else [])

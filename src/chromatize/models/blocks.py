@@ -7,9 +7,11 @@ from torch import nn
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1, k: int = 3) -> nn.Sequential:
     """Conv2d (same padding) - BatchNorm - ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    conv = nn.Conv2d(cin, cout, k, stride, k // 2, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 def up_bn_relu(cin: int, cout: int) -> nn.Sequential:
     """ConvTranspose2d (x2) - BatchNorm - ReLU."""
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))

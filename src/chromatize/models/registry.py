@@ -6,8 +6,9 @@ Nothing is ever unpickled: weights load through safetensors only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -128,9 +128,8 @@ def train(model: str, data: list[str], out: str | Path, color_space: str = "luv"
                            every_n_train_steps=t["ckpt_every"] * per_batch)
     loggers = [CSVLogger(run, name="logs", version=0)]
     try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
         import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(run, name="tb", version=0))
     except ImportError:

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
+def test_ruff_is_clean():
+    r = subprocess.run(["ruff", "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_every_subcommand_has_help_with_example_and_out():
+    from typer.testing import CliRunner
+
+    from chromatize.cli import app
+
+    r = CliRunner().invoke(app, ["--help"])
+    assert r.exit_code == 0 and "Example:" in r.output
+    for cmd in ["prepare", "train", "colorize", "models", "evaluate", "palette", "demo"]:
+        r = CliRunner().invoke(app, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example:" in r.output and "--out" in r.output, cmd
