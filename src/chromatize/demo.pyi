@@ -24,7 +24,17 @@ from .imageio import open_image  # noqa: E402
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
 QUEUE_SIZE = 16
+SAVE_DIR: Path | None = None  # `chromatize demo -o DIR` also keeps every result here
 
+
+def _keep(img: Image.Image, src: str, model: str) -> None:
+    if SAVE_DIR is not None:
+        from .colorize_cli import save_image
+
+        name = f"{Path(src).stem}.{Path(str(model)).name}.png"
+        save_image(img, SAVE_DIR / name, "png")
+
+from gradio.events import Dependency
 
 class UploadImage(gr.Image):
     """An image upload whose file reaches our own safe reader untouched (Gradio would decode it first,
@@ -36,9 +46,7 @@ class UploadImage(gr.Image):
 
     def preprocess(self, payload):
         return None if payload is None else payload.path
-    from collections.abc import Callable, Sequence
-    from typing import TYPE_CHECKING, Any, Literal
-
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
     if TYPE_CHECKING:
         from gradio.components import Timer
@@ -86,7 +94,9 @@ def colorize_one(path: str | None, model: str | None = None, temperature: float 
         img = _load(path)
         m = inference.load_model(model or None)
         t = temperature if m.family == "classification" else None
-        return inference.colorize(img, m, temperature=t), ""
+        out = inference.colorize(img, m, temperature=t)
+        _keep(out, path, m.name)
+        return out, ""
     except ChromatizeError as e:
         return None, _msg(e)
 
@@ -103,6 +113,7 @@ def compare(path: str | None, models: list[str], temperature: float, n_alternati
             m = inference.load_model(name)
             t = temperature if m.family == "classification" else None
             outs.append((inference.colorize(img, m, temperature=t), name))
+            _keep(outs[-1][0], path, name)
             if m.family == "classification" and conf is None:
                 conf = inference.confidence_map(img, m)
                 alts = [(a, f"alternative {i + 1}") for i, a in
@@ -144,8 +155,15 @@ def build_app(models: list[str] | None = None) -> gr.Blocks:
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None) -> None:
+def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None,
+           out: Path | None = None) -> None:
     """Start the server (blocking)."""
+    global SAVE_DIR
+    if out is not None:
+        from .colorize_cli import check_writable
+
+        check_writable(out)
+        SAVE_DIR = out
     app = build_app(models)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
     app.launch(server_name=host, server_port=port, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False,
