@@ -15,10 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-
-from chromatize.models import build, save_model_dir
 
 from .conftest import smooth_color_image
 
@@ -33,17 +30,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = build("classification", k=8, width=8)
-    ang = torch.linspace(0, 2 * torch.pi, 9)[:-1]
-    net.set_palette(torch.stack([0.4 * ang.cos(), 0.4 * ang.sin()], 1), torch.full((8,), 1 / 8))
-    with torch.no_grad():
-        net.head.bias.copy_(torch.randn(8) * 3)  # a confident (if arbitrary) model: visibly coloured output
-    d = tmp_path_factory.mktemp("m") / "cls"
-    save_model_dir(net, {"family": "classification", "color_space": "luv", "model": {"k": 8, "width": 8},
-                         "inference": {"temperature": 0.38, "render_size": 64}}, d)
-    return d
+def model_dir(tiny_cls_dir) -> Path:
+    return tiny_cls_dir
 
 
 @pytest.fixture(scope="module")
