@@ -6,7 +6,6 @@ file -> imageio (EXIF, ICC, modes) -> full-resolution L -> L at the render size 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,11 +292,3 @@ def alternatives(img, n: int = 3, model: Colorizer | str | None = None, temperat
         ab = m.net._full(m.net.decode(torch.log_softmax(logits, 1) + g, max(t or 0.0, 0.05)), l_s)
         outs.append(compose(p, ab, m.space))
     return outs
-
-
-def model_info(m: Colorizer) -> dict:
-    return {"name": m.name, "family": m.family, "color_space": m.space, **m.config.get("metrics", {})}
-
-
-def dump_config(m: Colorizer) -> str:
-    return json.dumps(m.config, indent=2)
