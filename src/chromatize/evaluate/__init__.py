@@ -93,10 +93,11 @@ def evaluate(data: str | Path, models: list[str] | None = None, limit: int | Non
     if not truth:
         raise ChromatizeError(f"{data}: no colour images to evaluate")
     truths = [np.asarray(t) for _, t in truth]
-    rows, samples = {}, {"truth": [t for _, t in truth[:8]]}
+    pick = sorted({i * len(truth) // 8 for i in range(8)})  # spread over the set (ids sort by class)
+    rows, samples = {}, {"truth": [truth[i][1] for i in pick]}
     grays = [gray_of(t) for _, t in truth]
     rows[GRAY] = score([np.asarray(g) for g in grays], truths)
-    samples[GRAY] = grays[:8]
+    samples[GRAY] = [grays[i] for i in pick]
     for name in names:
         m = load_model(name)
         t0 = time.perf_counter()
@@ -106,7 +107,7 @@ def evaluate(data: str | Path, models: list[str] | None = None, limit: int | Non
         secs = time.perf_counter() - t0
         rows[name] = {**score([np.asarray(p.convert("RGB")) for p in preds], truths),
                       "images_per_s": len(truth) / secs}
-        samples[name] = preds[:8]
+        samples[name] = [preds[i] for i in pick]
     result = {"data": str(data), "images": len(truth), "skipped_grayscale": n_gray, "unreadable": n_bad,
               "limit": limit, "seed": seed, "render_size": render_size, "models": rows}
     if out is not None:
