@@ -104,22 +104,19 @@ def train(model: str, data: list[str], out: str | Path, color_space: str = "luv"
         cfg["model"] = {**init_cfg.get("model", {}), **cfg["model"]}
         cfg["color_space"] = init_cfg["color_space"]
     module = make_module(cfg)
-    if cfg["family"] == "classification" and init_net is None and not (resume and last.is_file()):
-        pal, prior = fit_palette_from(root, cfg["color_space"], module.net.k, t["palette_images"], t["seed"])
-        module.net.set_palette(pal, prior)
+    fresh = not (resume and last.is_file())  # a resumed run restores palette and weights from its checkpoint
+    if cfg["family"] == "classification" and init_net is None and fresh:
         from ..models.classification import draw_palette
 
+        pal, prior = fit_palette_from(root, cfg["color_space"], module.net.k, t["palette_images"], t["seed"])
+        module.net.set_palette(pal, prior)
         draw_palette(pal, prior, cfg["color_space"]).save(run / "palette.png")
-        from .modules import rebalance_weights
-
-        if t["rebalance"]:
-            module.class_weights.copy_(rebalance_weights(module.net.prior))
     if init_net is not None:
         module.net.load_state_dict(init_net.state_dict())
-        if cfg["family"] == "classification" and t["rebalance"]:
-            from .modules import rebalance_weights
+    if cfg["family"] == "classification" and fresh and t["rebalance"]:
+        from .modules import rebalance_weights
 
-            module.class_weights.copy_(rebalance_weights(module.net.prior))
+        module.class_weights.copy_(rebalance_weights(module.net.prior))  # from the palette just installed
     atomic_write_text(run / "config.json", json.dumps(cfg, indent=2))
     dm = ColorizationDataModule(root, cfg["color_space"], cfg["size"], t["batch_size"], t["num_workers"], t["seed"],
                                 t["val_limit"], t["train_limit"])
