@@ -17,7 +17,7 @@ from PIL import Image
 
 from . import color
 from .errors import ChromatizeError
-from .imageio import is_grayscale, open_image, split_alpha, to_rgb_array
+from .imageio import open_image, split_alpha, to_rgb_array
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_RENDER_SIZE = 128  # longer side the network sees; chosen on BSDS (README: render size study)
@@ -127,7 +127,6 @@ class Prepared:
     l_full: np.ndarray  # [H,W] float32 CIE L* 0..100
     alpha: Image.Image | None
     info: dict[str, Any]
-    was_color: bool
 
 
 def _as_pil(img: Image.Image | np.ndarray | str | Path, max_pixels: int | None = None) -> Image.Image:
@@ -156,7 +155,6 @@ def prepare_input(img: Image.Image | np.ndarray | str | Path, max_pixels: int | 
     """Reduce any input to full-resolution L* (alpha and metadata kept aside)."""
     pil = _as_pil(img, max_pixels)
     info = {k: pil.info[k] for k in ("exif", "dpi") if k in pil.info}
-    was_color = not is_grayscale(pil)
     _, alpha = split_alpha(pil)
     h, w = pil.height, pil.width
     l_full = np.empty((h, w), np.float32)
@@ -164,7 +162,7 @@ def prepare_input(img: Image.Image | np.ndarray | str | Path, max_pixels: int | 
     for y in range(0, h, STRIP):
         strip = torch.from_numpy(np.ascontiguousarray(rgb[y:y + STRIP])).permute(2, 0, 1)[None]
         l_full[y:y + STRIP] = color.rgb_to_space(strip, "lab")[0, 0].numpy()
-    return Prepared(l_full, alpha, info, was_color)
+    return Prepared(l_full, alpha, info)
 
 
 def render_shape(h: int, w: int, render_size: int) -> tuple[int, int]:
