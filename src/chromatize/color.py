@@ -33,14 +33,15 @@ def rgb_to_space(rgb: torch.Tensor, space: str = "luv") -> torch.Tensor:
     return kc.rgb_to_luv(rgb) if space == "luv" else kc.rgb_to_lab(rgb)
 
 
-def space_to_rgb(x: torch.Tensor, space: str = "luv") -> torch.Tensor:
-    """Raw L, chroma -> RGB in [0,1], out-of-gamut values clipped."""
+def space_to_rgb(x: torch.Tensor, space: str = "luv", clip: bool = True) -> torch.Tensor:
+    """Raw L, chroma -> RGB; clipped to [0,1] unless ``clip=False`` (then out-of-gamut values show)."""
     _check(space)
     if space == "luv":
         rgb = kc.luv_to_rgb(x)
     else:
         rgb = kc.lab_to_rgb(x, clip=False)
-    return torch.nan_to_num(rgb, nan=0.0).clamp(0.0, 1.0)
+    rgb = torch.nan_to_num(rgb, nan=0.0)
+    return rgb.clamp(0.0, 1.0) if clip else rgb
 
 
 def normalize(x: torch.Tensor, space: str = "luv") -> tuple[torch.Tensor, torch.Tensor]:

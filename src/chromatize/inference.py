@@ -185,16 +185,11 @@ def _upsample(t: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.BILINEAR)) for c in t])
 
 
-def _to_rgb_raw(x: torch.Tensor, space: str) -> torch.Tensor:
-    """Raw L, chroma -> unclipped linear-gamma sRGB (may lie outside [0, 1])."""
-    return color.kc.luv_to_rgb(x) if space == "luv" else color.kc.lab_to_rgb(x, clip=False)
-
-
 def to_rgb_in_gamut(l_raw: torch.Tensor, ab_raw: torch.Tensor, space: str, iters: int = 6) -> torch.Tensor:
     """L + chroma ``[1,*,H,W]`` -> RGB in [0,1]; where a colour falls outside sRGB its chroma is shrunk
     (x0.75 per round) instead of clipping the RGB, so the output keeps the input's lightness.
     Only the out-of-gamut pixels are recomputed each round."""
-    rgb = _to_rgb_raw(torch.cat([l_raw, ab_raw], 1), space)
+    rgb = color.space_to_rgb(torch.cat([l_raw, ab_raw], 1), space, clip=False)
     flat_rgb = rgb[0].reshape(3, -1)
     out = ((flat_rgb < -0.002) | (flat_rgb > 1.002)).any(0)
     idx = out.nonzero().squeeze(1)
@@ -202,13 +197,13 @@ def to_rgb_in_gamut(l_raw: torch.Tensor, ab_raw: torch.Tensor, space: str, iters
         l_f, ab_f = l_raw[0].reshape(1, -1)[:, idx], ab_raw[0].reshape(2, -1)[:, idx]
         for _ in range(iters):
             ab_f = ab_f * 0.75
-            sub = _to_rgb_raw(torch.cat([l_f, ab_f], 0)[None, :, None, :], space)[0, :, 0]
+            sub = color.space_to_rgb(torch.cat([l_f, ab_f], 0)[None, :, None, :], space, clip=False)[0, :, 0]
             flat_rgb[:, idx] = sub
             bad = ((sub < -0.002) | (sub > 1.002)).any(0)
             if not bad.any():
                 break
             idx, l_f, ab_f = idx[bad], l_f[:, bad], ab_f[:, bad]
-    return torch.nan_to_num(rgb, nan=0.0).clamp(0.0, 1.0)
+    return rgb.clamp(0.0, 1.0)
 
 
 def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
