@@ -36,8 +36,10 @@ def big(model: str | None, mp: float) -> None:
     out = colorize(img, m)
     dt = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{img.width}x{img.height} ({img.width * img.height / 1e6:.1f} MP): {dt:.2f} s, peak RSS {rss:.0f} MiB, "
-          f"out {out.size}")
+    print(
+        f"{img.width}x{img.height} ({img.width * img.height / 1e6:.1f} MP): {dt:.2f} s, peak RSS {rss:.0f} MiB, "
+        f"out {out.size}"
+    )
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from chromatize.evaluate import gray_of, load_truth, score
+from chromatize.evaluate.run import gray_of, load_truth, score
 from chromatize.inference import colorize_many, load_model
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     print(f"{'gray':>7s} {g['psnr']:7.2f} {g['auc_rebalanced']:7.2f} {g['colourfulness_ratio']:13.3f} {'-':>8s}")
     for rs in [int(s) for s in a.sizes.split(",")]:
         t = time.perf_counter()
-        preds = colorize_many([im for _, im in truth], m, a.temperature, rs, batch_size=16)
+        preds = colorize_many([im for _, im in truth], m, render_size=rs, batch_size=16, temperature=a.temperature)
         dt = (time.perf_counter() - t) / len(truth)
         r = score([np.asarray(p.convert("RGB")) for p in preds], truths)
         print(f"{rs:7d} {r['psnr']:7.2f} {r['auc_rebalanced']:7.2f} {r['colourfulness_ratio']:13.3f} {dt:8.3f}")

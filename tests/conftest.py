@@ -71,7 +71,8 @@ def tiny_cls_dir(tmp_path_factory) -> Path:
     """A tiny classification model with a vivid palette and confident random weights: colours visibly."""
     import torch
 
-    from chromatize.models import build, save_model_dir
+    from chromatize.models.registry import build
+    from chromatize.models.store import save_model_dir
 
     torch.manual_seed(0)
     net = build("classification", k=8, width=8)
@@ -80,6 +81,40 @@ def tiny_cls_dir(tmp_path_factory) -> Path:
     with torch.no_grad():
         net.head.bias.copy_(torch.randn(8) * 3)
     d = tmp_path_factory.mktemp("models") / "tiny_cls"
-    save_model_dir(net, {"family": "classification", "color_space": "luv", "model": {"k": 8, "width": 8},
-                         "inference": {"temperature": 0.38, "render_size": 64}}, d)
+    save_model_dir(
+        net,
+        {
+            "family": "classification",
+            "color_space": "luv",
+            "options": {"k": 8, "width": 8},
+            "inference": {"temperature": 0.38, "render_size": 64},
+        },
+        d,
+    )
     return d
+
+
+SMALL = {
+    "regression": {"width": 8},
+    "classification": {"width": 8, "k": 8},
+    "gan": {"width": 8},
+    "efficientnet_unet": {"decoder_width": 16, "bins": 8},
+}  # per family: a tiny network for tests
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the real console entry point (as a user does): (exit status, stdout, stderr)."""
+    import sys
+    from unittest import mock
+
+    from chromatize.cli import main
+
+    capsys.readouterr()
+    with mock.patch.object(sys, "argv", ["chromatize", *map(str, args)]):
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err

@@ -40,8 +40,9 @@ def test_agrees_with_skimage(space):
 
 @pytest.mark.parametrize("space", color.COLOR_SPACES)
 def test_edge_colours(space):
-    edges = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]],
-                         dtype=torch.float32).T.reshape(1, 3, 8, 1)
+    edges = torch.tensor(
+        [[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=torch.float32
+    ).T.reshape(1, 3, 8, 1)
     l_n, ab_n = color.rgb_to_lc(edges, space)
     assert torch.isfinite(l_n).all() and torch.isfinite(ab_n).all()
     assert l_n[0, 0, 0, 0] == pytest.approx(-1, abs=1e-4) and l_n[0, 0, 1, 0] == pytest.approx(1, abs=1e-4)

@@ -10,17 +10,19 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from chromatize.cli import app
-from chromatize.models import build, save_model_dir
+from chromatize.models.registry import build
+from chromatize.models.store import save_model_dir
 
-from .conftest import jpeg_bytes, smooth_color_image
+from .conftest import jpeg_bytes, run_cli, smooth_color_image
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("m") / "reg"
-    save_model_dir(build("regression", width=8), {"family": "regression", "color_space": "luv",
-                                                   "model": {"width": 8}}, d)
+    save_model_dir(
+        build("regression", width=8), {"family": "regression", "color_space": "luv", "options": {"width": 8}}, d
+    )
     return d
 
 
@@ -62,22 +64,40 @@ def test_folder_with_bad_files(mixed, model_dir, tmp_path):
     assert "3 coloured" in r3.output and (out / "a.jpg").is_file()
 
 
-def test_unwritable_output_fails_before_work(mixed, model_dir, tmp_path):
+def test_unwritable_output_fails_before_work(mixed, model_dir, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = CliRunner().invoke(app, ["colorize", str(mixed / "a.png"), "-o", str(blocker / "out"),
-                                 "--model", str(model_dir)])
-    assert r.exit_code != 0 and "cannot write to output folder" in str(r.exception or r.output)
+    code, out, err = run_cli(capsys, "colorize", mixed / "a.png", "-o", blocker / "out", "--model", model_dir)
+    assert code == 2 and err.startswith("error: cannot write to output folder") and err.count("\n") == 1
 
 
-def test_never_overwrites_an_input(model_dir, tmp_path):
+def test_never_overwrites_an_input(model_dir, tmp_path, capsys):
     smooth_color_image(1, 20).convert("L").save(tmp_path / "x.png")
-    r = CliRunner().invoke(app, ["colorize", str(tmp_path / "x.png"), "-o", str(tmp_path), "--model", str(model_dir)])
-    assert r.exit_code != 0 and "would overwrite an input" in str(r.exception or r.output)
+    code, out, err = run_cli(capsys, "colorize", tmp_path / "x.png", "-o", tmp_path, "--model", model_dir)
+    assert code == 2 and "would overwrite an input" in err and "Traceback" not in err
+
+
+def test_option_the_model_lacks_is_an_error(model_dir, tmp_path, capsys):
+    smooth_color_image(1, 20).convert("L").save(tmp_path / "x.png")
+    code, out, err = run_cli(
+        capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "o", "--model", model_dir, "--temperature", "0.2"
+    )
+    assert code == 2 and "regression takes no decoding option 'temperature'" in err
+    assert not (tmp_path / "o" / "x.png").exists()
 
 
 def test_glob_and_missing_input(mixed, model_dir, tmp_path):
-    r = CliRunner().invoke(app, ["colorize", str(mixed / "*.png"), str(tmp_path / "nope.png"), "-o",
-                                 str(tmp_path / "o"), "--model", str(model_dir)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "colorize",
+            str(mixed / "*.png"),
+            str(tmp_path / "nope.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_dir),
+        ],
+    )
     assert r.exit_code == 1
     assert "nope.png: file not found" in r.output and (tmp_path / "o" / "a.png").is_file()

@@ -40,8 +40,12 @@ def server(model_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("log") / "demo.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "chromatize.cli", "demo", "--port", str(port), "--model",
-                                 str(model_dir)], stdout=f, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chromatize.cli", "demo", "--port", str(port), "--model", str(model_dir)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -74,11 +78,14 @@ def test_api_matches_cli(server, model_dir, gray_png, tmp_path):
     from chromatize.cli import app
 
     url, _ = server
-    out, msg = Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.38,
-                                                  api_name="/colorize")
+    out, msg = Client(url, verbose=False).predict(
+        handle_file(str(gray_png)), str(model_dir), 0.38, api_name="/colorize"
+    )
     assert msg == ""
-    r = CliRunner().invoke(app, ["colorize", str(gray_png), "-o", str(tmp_path / "cli"), "--model", str(model_dir),
-                                 "--temperature", "0.38"])
+    r = CliRunner().invoke(
+        app,
+        ["colorize", str(gray_png), "-o", str(tmp_path / "cli"), "--model", str(model_dir), "--temperature", "0.38"],
+    )
     assert r.exit_code == 0, r.output
     a = np.asarray(Image.open(out).convert("RGB"), np.int16)
     b = np.asarray(Image.open(tmp_path / "cli" / "gray.png").convert("RGB"), np.int16)
@@ -90,8 +97,9 @@ def test_api_bad_file_gives_a_message(server, model_dir, tmp_path):
 
     bad = tmp_path / "notes.png"
     bad.write_text("this is text, not a picture")
-    out, msg = Client(server[0], verbose=False).predict(handle_file(str(bad)), str(model_dir), 0.38,
-                                                        api_name="/colorize")
+    out, msg = Client(server[0], verbose=False).predict(
+        handle_file(str(bad)), str(model_dir), 0.38, api_name="/colorize"
+    )
     assert out is None and "not an image" in msg
 
 
@@ -122,8 +130,15 @@ def test_twenty_concurrent_requests(server, model_dir, gray_png, tmp_path):
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.mark.browser
@@ -181,8 +196,9 @@ def test_oversized_uploads_refused_and_server_keeps_working(server, model_dir, g
     huge.write_bytes(b"\0" * (26 * 1024 * 1024))  # over the 25 MB upload limit
     with pytest.raises(Exception, match="(?i)size|large|exceed"):
         Client(url, verbose=False).predict(handle_file(str(huge)), str(model_dir), 0.38, api_name="/colorize")
-    out, msg = Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.38,
-                                                  api_name="/colorize")
+    out, msg = Client(url, verbose=False).predict(
+        handle_file(str(gray_png)), str(model_dir), 0.38, api_name="/colorize"
+    )
     assert out and msg == "" and proc.poll() is None
 
 
@@ -220,7 +236,35 @@ def test_soak_mixed_requests(server, model_dir, tmp_path):
     elapsed = time.time() - t0
     rss = peak_rss_mib(proc.pid)
     (ARTIFACTS).mkdir(exist_ok=True)
-    (ARTIFACTS / "soak.txt").write_text(f"requests=50 clients=10 failures={sum(r != 'ok' for r in results)} "
-                                        f"seconds={elapsed:.1f} server_peak_rss_mib={rss:.0f}\n")
+    (ARTIFACTS / "soak.txt").write_text(
+        f"requests=50 clients=10 failures={sum(r != 'ok' for r in results)} "
+        f"seconds={elapsed:.1f} server_peak_rss_mib={rss:.0f}\n"
+    )
     assert results == ["ok"] * 50, [r for r in results if r != "ok"]
     assert rss < 2048 and proc.poll() is None
+
+
+def test_default_vividness_is_the_cli_default_from_the_card(model_dir):
+    from chromatize import demo, inference
+
+    m = inference.load_model(model_dir)
+    assert demo.default_vividness(str(model_dir)) == m.card.inference["temperature"] == m.decoding["temperature"]
+    app = demo.build_app([str(model_dir)])
+    sliders = [b for b in app.blocks.values() if b.__class__.__name__ == "Slider"]
+    assert len(sliders) == 1 and sliders[0].value == m.decoding["temperature"]
+    shipped = inference.default_model_name()
+    m = inference.load_model(shipped)
+    if "temperature" in m.family.decoding:  # the shipped default: slider start = what the CLI uses
+        assert demo.default_vividness(shipped) == m.decoding["temperature"]
+
+
+def test_one_request_runs_the_network_once(model_dir, gray_png, monkeypatch):
+    from chromatize import demo, inference
+
+    m = inference.load_model(model_dir)
+    calls = []
+    real = type(m.net).logits
+    monkeypatch.setattr(type(m.net), "logits", lambda self, x: calls.append(1) or real(self, x))
+    (gray, colour), outs, conf, alts, msg = demo.compare(str(gray_png), [str(model_dir)], 0.3, 3)
+    assert conf is not None and len(alts) == 3 and colour.size == gray.size
+    assert len(calls) == 1

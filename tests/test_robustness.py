@@ -26,12 +26,14 @@ from .conftest import jpeg_bytes, smooth_color_image
 
 def bomb_png(w: int = 50000, h: int = 50000) -> bytes:
     """A tiny PNG whose header declares w x h pixels (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
-        chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def odd_images(tmp: Path) -> dict[str, Path]:
@@ -102,10 +104,28 @@ def lstar_of(img: Image.Image) -> np.ndarray:
     return color.rgb_to_space(a, "lab")[0, 0].numpy()
 
 
-@pytest.mark.parametrize("name", [
-    "gray16.png", "bilevel.png", "palette.png", "la.png", "rgba.png", "cmyk.jpg", "rotated.jpg", "progressive.jpg",
-    "frames.gif", "frames.tif", "gray.webp", "gray.bmp", "gray.tif", "one_by_one.png", "tall_3x3000.png",
-    "odd_37x53.png", "spaces and ünïcødé.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gray16.png",
+        "bilevel.png",
+        "palette.png",
+        "la.png",
+        "rgba.png",
+        "cmyk.jpg",
+        "rotated.jpg",
+        "progressive.jpg",
+        "frames.gif",
+        "frames.tif",
+        "gray.webp",
+        "gray.bmp",
+        "gray.tif",
+        "one_by_one.png",
+        "tall_3x3000.png",
+        "odd_37x53.png",
+        "spaces and ünïcødé.png",
+    ],
+)
 def test_odd_inputs_are_coloured_correctly(name, tmp_path, tiny_cls_dir):
     path = odd_images(tmp_path)[name]
     src = open_image(path)
@@ -140,8 +160,17 @@ def test_cli_matrix(tmp_path, tiny_cls_dir):
     good = odd_images(inp)
     bad = bad_files(inp)
     before = {p: p.read_bytes() for p in inp.rglob("*") if p.is_file() and not p.is_symlink()}
-    args = ["colorize", str(inp), str(bad["path through a file"][0]), "-o", str(tmp_path / "out"),
-            "--model", str(tiny_cls_dir), "--log", str(tmp_path / "log.jsonl")]
+    args = [
+        "colorize",
+        str(inp),
+        str(bad["path through a file"][0]),
+        "-o",
+        str(tmp_path / "out"),
+        "--model",
+        str(tiny_cls_dir),
+        "--log",
+        str(tmp_path / "log.jsonl"),
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1
     assert f"{len(good)} coloured" in r.output
@@ -153,8 +182,19 @@ def test_cli_matrix(tmp_path, tiny_cls_dir):
     assert all(p.read_bytes() == b for p, b in before.items())
     for name in good:
         assert (tmp_path / "out" / Path(name).with_suffix(".png")).is_file(), name
-    r = CliRunner().invoke(app, ["colorize", str(bad["directory named png"][0]), "-o", str(tmp_path / "o2"),
-                                 "--model", str(tiny_cls_dir), "--max-megapixels", "1"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "colorize",
+            str(bad["directory named png"][0]),
+            "-o",
+            str(tmp_path / "o2"),
+            "--model",
+            str(tiny_cls_dir),
+            "--max-megapixels",
+            "1",
+        ],
+    )
     assert r.exit_code == 0  # an empty folder: nothing to do
 
 
@@ -172,6 +212,7 @@ def test_interrupted_write_leaves_no_output(tmp_path):
 
 # ------------------------------------------------------------------ property-based
 
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(h=st.integers(1, 24), w=st.integers(1, 24), space=st.sampled_from(["luv", "lab"]), seed=st.integers(0, 99))
 def test_property_colour_round_trip(h, w, space, seed):
@@ -181,9 +222,14 @@ def test_property_colour_round_trip(h, w, space, seed):
 
 
 MODES = ["L", "RGB", "RGBA", "LA", "P", "1", "I;16", "CMYK"]
-FORMATS = {"PNG": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"), "JPEG": ("L", "RGB", "CMYK"),
-           "BMP": ("L", "RGB", "P", "1"), "TIFF": ("L", "RGB", "RGBA", "CMYK", "I;16", "1"),
-           "WEBP": ("RGB", "RGBA"), "GIF": ("L", "P")}
+FORMATS = {
+    "PNG": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"),
+    "JPEG": ("L", "RGB", "CMYK"),
+    "BMP": ("L", "RGB", "P", "1"),
+    "TIFF": ("L", "RGB", "RGBA", "CMYK", "I;16", "1"),
+    "WEBP": ("RGB", "RGBA"),
+    "GIF": ("L", "P"),
+}
 
 
 @st.composite

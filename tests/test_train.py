@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -13,13 +14,15 @@ import torch
 
 from chromatize.data.datasets import ColorizationDataset
 from chromatize.data.prepare import prepare
-from chromatize.models import FAMILIES, load_model_dir
-from chromatize.training.modules import make_module
-from chromatize.training.train import build_config, train
+from chromatize.errors import ChromatizeError
+from chromatize.models.registry import FAMILIES
+from chromatize.models.store import load_model_dir
+from chromatize.training.modules import FamilyModule
+from chromatize.training.train import new_run, train, train_images_fn
 
-from .conftest import smooth_color_image
+from .conftest import SMALL, smooth_color_image
 
-FAST = dict(batch_size=16, val_limit=8, ckpt_every=1, log_every=1, width=8)
+FAST = dict(batch_size=16, val_limit=8, ckpt_every=1, log_every=1)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +37,21 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def _opts(**kw):
-    o = {k: v for k, v in FAST.items() if k != "width"}
-    o.update(kw)
-    return o
+    return {**FAST, **kw}
+
+
+class _Stub:
+    """What a family's training step needs from the Lightning module, without a Trainer."""
+
+    def __init__(self, mod: FamilyModule, opts):
+        self.net, self.train_opts, self._opts = mod.net, mod.train_opts, opts
+        self.disc = getattr(mod, "disc", None)
+
+    def optimizers(self):
+        return self._opts
+
+    def manual_backward(self, loss):
+        loss.backward()
 
 
 def _losses(run: Path, key: str = "train_loss_step") -> dict[int, float]:
@@ -46,41 +61,57 @@ def _losses(run: Path, key: str = "train_loss_step") -> dict[int, float]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loss_decreases_on_fixed_batch(family, tiny):
+    """The family's own training step (for the GAN: discriminator and generator updates) lowers its loss."""
     torch.manual_seed(0)
-    cfg = build_config(family, [str(tiny)], tiny, "luv", 32, {"width": 8}, {"lr": 3e-3})
-    mod = make_module(cfg)
+    opts = {"lr": 3e-3, "pretrained": False} if family == "efficientnet_unet" else {"lr": 3e-3}
+    cfg = new_run(family, [str(tiny)], "luv", 32, SMALL[family], opts)
+    mod = FamilyModule(cfg["card"], cfg["train"]).to(memory_format=torch.contiguous_format)
+    fam = mod.family
+    fam.init_training(mod.net, train_images_fn([tiny], 32, 0), "luv", mod.train_opts, None)
     ds = ColorizationDataset(tiny, "train", "luv")
     l_n, ab_n = (torch.stack(t) for t in zip(*[ds[i] for i in range(8)]))
-    if family == "classification":
-        from chromatize.models.classification import fit_palette
-
-        px = ab_n.permute(0, 2, 3, 1).reshape(-1, 2).numpy()
-        mod.net.set_palette(*fit_palette(px, k=24))
-    opt = torch.optim.Adam(mod.net.parameters(), lr=3e-3)
-
-    def loss():
-        if family == "gan":
-            return torch.nn.functional.l1_loss(mod.net(l_n), ab_n)  # the GAN's L1 term
-        return mod.loss(l_n, ab_n)
-
-    first = float(loss().detach())
+    if fam.manual_optimization:
+        opts = fam.configure_optimizers(mod)
+        stub = _Stub(mod, opts)
+        d0 = [p.detach().clone() for p in mod.disc.parameters()]
+        logs = [fam.training_step(stub, l_n, ab_n) for _ in range(30)]
+        assert float(logs[-1]["g_l1"]) < 0.7 * float(logs[0]["g_l1"])
+        assert all(torch.isfinite(torch.as_tensor(x["d_loss"])) and torch.isfinite(x["g_adv"]) for x in logs)
+        assert any(not torch.equal(a, b) for a, b in zip(d0, mod.disc.parameters()))  # D was trained
+        return
+    groups = fam.param_groups(mod.net, mod.train_opts)
+    opt = torch.optim.Adam([{"params": g["params"], "lr": 3e-3} for g in groups])
+    first = float(fam.training_step(mod, l_n, ab_n)["loss"].detach())
     for _ in range(30):
         opt.zero_grad()
-        loss().backward()
+        fam.training_step(mod, l_n, ab_n)["loss"].backward()
         opt.step()
-    assert float(loss().detach()) < 0.7 * first
+    assert float(fam.training_step(mod, l_n, ab_n)["loss"].detach()) < 0.7 * first
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_train_export_and_reload(family, tiny, tmp_path):
-    cfg = train(family, [str(tiny)], tmp_path / "run", arch={"width": 8}, progress=False, max_steps=3, **_opts())
+    extra = {"pretrained": False} if family == "efficientnet_unet" else {}
+    card = train(
+        family,
+        [str(tiny)],
+        tmp_path / "run",
+        size=32,
+        options=SMALL[family],
+        progress=False,
+        max_steps=3,
+        **_opts(**extra),
+    )
     run = tmp_path / "run"
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "curves.png").is_file()
     assert list((run / "samples").glob("epoch_*.png"))
-    assert cfg["metrics"]["global_step"] == 3 and "val_psnr" in cfg["metrics"]
-    net, _ = load_model_dir(run)
-    mod = make_module(cfg)
-    ck = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert card.training["stages"][-1]["steps"] == 3 and "psnr" in card.metrics["carved_val"]
+    assert str(tiny) not in (run / "config.json").read_text()  # the card holds no machine path
+    net, card2 = load_model_dir(run)
+    assert card2 == card
+    cfg = json.loads((run / "run.json").read_text())
+    mod = FamilyModule(cfg["card"], cfg["train"])
+    ck = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     mod.load_state_dict(ck["state_dict"])
     x = torch.rand(2, 1, 32, 32)
     trained = mod.net.eval().to(memory_format=torch.contiguous_format)  # training runs channels_last
@@ -93,11 +124,30 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_kill_9_then_resume_gives_same_losses(tiny, tmp_path):
-    args = ["--model", "regression", "--data", str(tiny), "--max-steps", "16", "--batch-size", "64", "--width", "8",
-            "--val-limit", "8", "--ckpt-every", "1", "--log-every", "1"]  # one batch per epoch: fixed data order
+    args = [
+        "--model",
+        "regression",
+        "--data",
+        str(tiny),
+        "--size",
+        "32",
+        "--max-steps",
+        "16",
+        "--batch-size",
+        "64",
+        "--width",
+        "8",
+        "--val-limit",
+        "8",
+        "--ckpt-every",
+        "1",
+        "--log-every",
+        "1",
+    ]  # one batch per epoch: fixed data order
     subprocess.run(_cli(*args, "-o", str(tmp_path / "full")), check=True, capture_output=True, timeout=300)
-    proc = subprocess.Popen(_cli(*args, "-o", str(tmp_path / "cut")), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(*args, "-o", str(tmp_path / "cut")), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     ckpt, step, deadline = tmp_path / "cut" / "checkpoints" / "last.ckpt", 0, time.time() + 120
     while step < 3 and time.time() < deadline and proc.poll() is None:
         if ckpt.is_file():
@@ -107,8 +157,7 @@ def test_kill_9_then_resume_gives_same_losses(tiny, tmp_path):
     proc.wait()
     assert 3 <= step < 16, "the run must be killed part-way"
     assert not list(ckpt.parent.glob("*.part"))  # no half-written checkpoint survives
-    subprocess.run(_cli(*args, "-o", str(tmp_path / "cut"), "--resume"), check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(_cli(*args, "-o", str(tmp_path / "cut"), "--resume"), check=True, capture_output=True, timeout=300)
     resumed = torch.load(ckpt, weights_only=False)["global_step"]
     full, cut = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
     assert resumed == 16 and set(full) == set(range(16))
@@ -118,12 +167,28 @@ def test_kill_9_then_resume_gives_same_losses(tiny, tmp_path):
 
 
 def test_init_finetunes_from_a_model(tiny, tmp_path):
-    train("classification", [str(tiny)], tmp_path / "base", arch={"width": 8, "k": 6}, progress=False,
-          max_steps=2, **_opts())
+    train(
+        "classification",
+        [str(tiny)],
+        tmp_path / "base",
+        size=32,
+        options={"width": 8, "k": 6},
+        progress=False,
+        max_steps=2,
+        **_opts(),
+    )
     base, _ = load_model_dir(tmp_path / "base")
-    cfg = train("classification", [str(tiny)], tmp_path / "ft", init=str(tmp_path / "base"), progress=False,
-                max_steps=2, **_opts(lr=1e-4))
-    assert cfg["model"]["k"] == 6
+    card = train(
+        "classification",
+        [str(tiny)],
+        tmp_path / "ft",
+        size=32,
+        init=str(tmp_path / "base"),
+        progress=False,
+        max_steps=2,
+        **_opts(lr=1e-4),
+    )
+    assert card.options["k"] == 6 and len(card.training["stages"]) == 2
     ft, _ = load_model_dir(tmp_path / "ft")
     assert torch.equal(ft.palette, base.palette)  # the palette travels with the model
     diffs = [float((a - b).abs().max()) for a, b in zip(ft.parameters(), base.parameters())]
@@ -131,11 +196,51 @@ def test_init_finetunes_from_a_model(tiny, tmp_path):
 
 
 def test_ddp_two_cpu_processes(tiny, tmp_path):
-    cmd = _cli("--model", "regression", "--data", str(tiny), "-o", str(tmp_path / "ddp"), "--max-steps", "3",
-               "--batch-size", "8", "--devices", "2", "--width", "8",
-           "--val-limit", "8")
+    cmd = _cli(
+        "--model",
+        "regression",
+        "--data",
+        str(tiny),
+        "--size",
+        "32",
+        "-o",
+        str(tmp_path / "ddp"),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--devices",
+        "2",
+        "--width",
+        "8",
+        "--val-limit",
+        "8",
+    )
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "ddp" / "model.safetensors").is_file()
-    assert '"global_step": 3' in r.stdout
+    assert json.loads((tmp_path / "ddp" / "run.json").read_text())["train"]["devices"] == 2
+    assert "model written" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "transformer"], "unknown model family 'transformer'"),
+        (["--model", "regression", "--k", "8"], "regression takes no training option 'k'"),
+        (["--model", "classification", "--opt", "head_stride=3"], "head_stride: choose one of 1, 2, 4"),
+        (["--model", "classification", "--lr", "nan"], "--lr must be a positive finite number"),
+        (["--model", "classification", "--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--model", "classification", "--precision", "64"], "--precision takes one of"),
+    ],
+)
+def test_bad_options_fail_at_parse_time(args, message, tiny, tmp_path):
+    from typer.testing import CliRunner
+
+    from chromatize.cli import app
+
+    r = CliRunner().invoke(app, ["train", *args, "--data", str(tiny), "-o", str(tmp_path / "r")])
+    assert r.exit_code != 0 and isinstance(r.exception, (ChromatizeError, SystemExit))
+    assert message in str(r.exception) + r.output
+    assert not (tmp_path / "r" / "checkpoints").exists()  # nothing was trained

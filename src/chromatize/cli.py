@@ -11,8 +11,12 @@ import typer
 
 from .errors import ChromatizeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Colour grayscale photographs.\n\nExample: chromatize colorize old_scans/ -o coloured/")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Colour grayscale photographs.\n\nExample: chromatize colorize old_scans/ -o coloured/",
+)
 
 
 @app.callback()
@@ -33,8 +37,10 @@ def prepare(
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     val: Annotated[float, typer.Option(help="Fraction for the validation split.")] = 0.05,
     test: Annotated[float, typer.Option(help="Fraction for the test split.")] = 0.05,
-    split_as: Annotated[Optional[list[str]], typer.Option(
-        "--split-as", help="SPLIT for every source, or SOURCE=SPLIT for one (e.g. held_out/=test).")] = None,
+    split_as: Annotated[
+        Optional[list[str]],
+        typer.Option("--split-as", help="SPLIT for every source, or SOURCE=SPLIT for one (e.g. held_out/=test)."),
+    ] = None,
     cache: Annotated[bool, typer.Option(help="Write the resized cache used by training.")] = True,
 ) -> None:
     """Clean, de-duplicate and split images into a manifest and a training cache.
@@ -50,8 +56,16 @@ def prepare(
     for s in split_as or []:
         k, _, v = s.rpartition("=")
         forced[k.rstrip("/") if k else "*"] = v
-    res = run_prepare([str(s) for s in sources], out, size=size, seed=seed, fractions=(1 - val - test, val, test),
-                      split_as=forced, cache=cache, progress=sys.stderr.isatty())
+    res = run_prepare(
+        [str(s) for s in sources],
+        out,
+        size=size,
+        seed=seed,
+        fractions=(1 - val - test, val, test),
+        split_as=forced,
+        cache=cache,
+        progress=sys.stderr.isatty(),
+    )
     con = Console(soft_wrap=True)
     con.print(summary_table(res))
     bad = [r for r in res.rows if not r["split"] and not r["reason"].startswith(("duplicate", "grayscale"))]
@@ -64,8 +78,15 @@ def prepare(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="Family: regression, classification or gan.")],
-    data: Annotated[list[str], typer.Option(help="A prepared folder, or image folders / tar shards (repeat).")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Family: efficientnet_unet, classification, regression or gan (`chromatize models --families`)."
+        ),
+    ],
+    data: Annotated[
+        list[str], typer.Option(help="A prepared folder (repeat to mix several), or image folders / tar shards.")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Run folder: checkpoints, logs, samples, model.")],
     color_space: Annotated[str, typer.Option(help="luv (as in the original design) or lab.")] = "luv",
     size: Annotated[int, typer.Option(help="Training image size.")] = 64,
@@ -74,51 +95,123 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (per device).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     devices: Annotated[int, typer.Option(help="Devices (CPU processes or GPUs); >1 uses DDP.")] = 1,
+    num_nodes: Annotated[int, typer.Option(help="Machines taking part (DDP; launch one process per machine).")] = 1,
     precision: Annotated[str, typer.Option(help="32, 16-mixed or bf16-mixed.")] = "32",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     init: Annotated[Optional[str], typer.Option(help="Start from a shipped model name or a model folder.")] = None,
-    width: Annotated[Optional[int], typer.Option(help="Base channel width of the network.")] = None,
-    k: Annotated[int, typer.Option(help="Palette size (classification).")] = 24,
-    head_stride: Annotated[int, typer.Option(help="Classification head resolution: 1, 2 or 4.")] = 2,
-    loss: Annotated[str, typer.Option(help="Regression pixel loss: l2, l1 or smooth_l1.")] = "l2",
-    rebalance: Annotated[bool, typer.Option(help="Class re-balancing (classification).")] = True,
-    l1_lambda: Annotated[float, typer.Option(help="Weight of L1 in the GAN generator loss.")] = 100.0,
-    disc: Annotated[str, typer.Option(help="GAN discriminator: global (FC + sigmoid) or patch.")] = "global",
-    ckpt_every: Annotated[int, typer.Option(help="Checkpoint every N batches.")] = 200,
-    val_limit: Annotated[int, typer.Option(help="Validation images per epoch.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    log_every: Annotated[int, typer.Option(help="Log to CSV every N batches.")] = 10,
+    opt: Annotated[
+        Optional[list[str]], typer.Option(help="KEY=VALUE: a family option (repeat), e.g. width=48, rebalance=false.")
+    ] = None,
+    width: Annotated[Optional[int], typer.Option(help="Base channel width (regression, classification, gan).")] = None,
+    k: Annotated[Optional[int], typer.Option(help="Palette size (classification).")] = None,
+    head_stride: Annotated[Optional[int], typer.Option(help="Classification head resolution: 1, 2 or 4.")] = None,
+    loss: Annotated[Optional[str], typer.Option(help="Regression pixel loss: l2, l1 or smooth_l1.")] = None,
+    rebalance: Annotated[
+        Optional[bool], typer.Option("--rebalance/--no-rebalance", help="Class re-balancing (classification).")
+    ] = None,
+    l1_lambda: Annotated[Optional[float], typer.Option(help="Weight of L1 in the GAN generator loss.")] = None,
+    disc: Annotated[Optional[str], typer.Option(help="GAN discriminator: global (FC + sigmoid) or patch.")] = None,
+    mix: Annotated[Optional[str], typer.Option(help="Shares of several --data folders, e.g. 0.6,0.4.")] = None,
+    epoch_images: Annotated[
+        Optional[int], typer.Option(help="Samples per epoch (default: all training images).")
+    ] = None,
+    ckpt_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N batches.")] = None,
+    val_limit: Annotated[Optional[int], typer.Option(help="Validation images per epoch.")] = None,
+    val_every: Annotated[Optional[int], typer.Option(help="Validate every N batches (default: each epoch).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="Data loader worker processes.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    log_every: Annotated[Optional[int], typer.Option(help="Log to CSV every N batches.")] = None,
 ) -> None:
     """Train or fine-tune a colorization model on CPU, one GPU or several (DDP).
 
+    Example: chromatize train --model efficientnet_unet --data prepared/ -o runs/eff --precision bf16-mixed
     Example: chromatize train --model classification --data prepared/ -o runs/cls --epochs 3
     """
+    from .models.registry import get_family
     from .training.train import train as run_train
 
-    arch: dict = {} if width is None else {"width": width}
-    if model == "classification":
-        arch.update(k=k, head_stride=head_stride)
-    cfg = run_train(model, data, out, color_space=color_space, size=size, arch=arch, resume=resume, init=init,
-                    progress=sys.stderr.isatty(), epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                    devices=devices, precision=precision, loss=loss, rebalance=rebalance, l1_lambda=l1_lambda,
-                    disc=disc, ckpt_every=ckpt_every, val_limit=val_limit, seed=seed,
-                    log_every=log_every)
-    typer.echo(f"model written to {out} ({json.dumps(cfg['metrics'])})")
+    fam = get_family(model)
+    given = {
+        "width": width,
+        "k": k,
+        "head_stride": head_stride,
+        "loss": loss,
+        "rebalance": rebalance,
+        "l1_lambda": l1_lambda,
+        "disc": disc,
+    }
+    extra = {name: v for name, v in given.items() if v is not None}
+    for item in opt or []:
+        key, sep, val = item.partition("=")
+        if not sep:
+            _die(f"--opt takes KEY=VALUE, got {item!r}")
+        extra[key.strip().replace("-", "_")] = val
+    options = {key: v for key, v in extra.items() if key in fam.options}
+    family_train = {key: v for key, v in extra.items() if key not in fam.options}
+    mix_list = None
+    if mix:
+        try:
+            mix_list = [float(x) for x in mix.split(",")]
+        except ValueError:
+            _die(f"--mix takes comma-separated numbers, got {mix!r}")
+        if len(mix_list) != len(data) or any(not (x >= 0) or x == float("inf") for x in mix_list) or not sum(mix_list):
+            _die(f"--mix needs one non-negative share per --data folder ({len(data)}), got {mix!r}")
+    card = run_train(
+        model,
+        data,
+        out,
+        color_space=color_space,
+        size=size,
+        options=options,
+        resume=resume,
+        progress=sys.stderr.isatty(),
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        devices=devices,
+        num_nodes=num_nodes,
+        precision=precision,
+        init=init,
+        mix=mix_list,
+        epoch_images=epoch_images,
+        ckpt_every=ckpt_every,
+        val_limit=val_limit,
+        val_every=val_every,
+        num_workers=num_workers,
+        seed=seed,
+        log_every=log_every,
+        **family_train,
+    )
+    typer.echo(f"model written to {out} ({json.dumps(card.metrics)})")
 
 
 @app.command()
 def colorize(
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders (recursive) or globs.")] = None,
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (sub-folders of folder inputs mirrored).")] = Path("colorized"),
-    example: Annotated[bool, typer.Option(help="Add the bundled example photo (an 1880s print) to the inputs.")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Shipped model name or model folder (default: the default).")] = None,
-    render_size: Annotated[Optional[int], typer.Option(help="Longer side the network sees (default: the model's).")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="Classification vividness: 0 = mode, 1 = mean.")] = None,
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output folder (sub-folders of folder inputs mirrored).")
+    ] = Path("colorized"),
+    example: Annotated[
+        bool, typer.Option(help="Add the bundled example photo (an 1880s print) to the inputs.")
+    ] = False,
+    model: Annotated[
+        Optional[str], typer.Option(help="Shipped model name or model folder (default: the default).")
+    ] = None,
+    render_size: Annotated[
+        Optional[int], typer.Option(help="Longer side the network sees (default: the model's).")
+    ] = None,
+    temperature: Annotated[
+        Optional[float],
+        typer.Option(help="Vividness of distribution models: 0 = mode, 1 = mean (default: the model card's)."),
+    ] = None,
     format: Annotated[str, typer.Option(help="png, jpg or same (as the input).")] = "png",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per network batch.")] = 8,
-    overwrite: Annotated[bool, typer.Option(help="Redo outputs that exist (default: skip them, so runs resume).")] = False,
-    confidence: Annotated[bool, typer.Option(help="Also write <name>.confidence.png (classification).")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Redo outputs that exist (default: skip them, so runs resume).")
+    ] = False,
+    confidence: Annotated[bool, typer.Option(help="Also write <name>.confidence.png (distribution models).")] = False,
     log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per file to this file.")] = None,
     max_megapixels: Annotated[float, typer.Option(help="Refuse larger images (checked before decoding).")] = 100.0,
 ) -> None:
@@ -127,16 +220,28 @@ def colorize(
     Example: chromatize colorize scans/ old.jpg -o coloured/ --model classification
     Example: chromatize colorize --example -o out/
     """
-    from .colorize_cli import run_batch
+    from .batch import run_batch
 
     inputs = list(inputs or [])
     if example:
         inputs.append(str(Path(__file__).resolve().parent / "examples" / "brooklyn_bridge_1880s.jpg"))
     if not inputs:
         _die("give images, folders or globs to colorize (or --example)")
-    done, skipped, failed = run_batch(inputs, out, model, render_size, temperature, format, device, batch_size,
-                                      overwrite, confidence, log, progress=sys.stderr.isatty(),
-                                      max_pixels=int(max_megapixels * 1e6))
+    done, skipped, failed = run_batch(
+        inputs,
+        out,
+        model,
+        render_size,
+        {"temperature": temperature},
+        format,
+        device,
+        batch_size,
+        overwrite,
+        confidence,
+        log,
+        progress=sys.stderr.isatty(),
+        max_pixels=int(max_megapixels * 1e6),
+    )
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:
         raise typer.Exit(1)
@@ -160,42 +265,69 @@ def palette(
     from .data.datasets import is_prepared
     from .data.prepare import prepare as run_prepare
     from .imageio import atomic_write, atomic_write_text
-    from .models.classification import draw_palette
-    from .training.train import fit_palette_from
+    from .models.palette import chroma_pixels, draw_palette, fit_palette
+    from .training.train import train_images_fn
 
+    if k < 2:
+        _die(f"--k must be at least 2, got {k}")
+    if color_space not in ("luv", "lab"):
+        _die(f"--color-space takes luv or lab, got {color_space!r}")
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(data[0]) if len(data) == 1 and is_prepared(data[0]) else Path(tmp)
-        if root == Path(tmp):
-            run_prepare(data, tmp, size=32, fractions=(1.0, 0.0, 0.0), progress=False)
-        pal, freq = fit_palette_from(root, color_space, k, images, seed)
+        roots = [Path(d) for d in data] if all(is_prepared(d) for d in data) else [Path(tmp)]
+        if roots == [Path(tmp)]:
+            run_prepare(data, tmp, size=32, fractions=(1.0, 0.0, 0.0), progress=sys.stderr.isatty())
+        rgb = train_images_fn(roots, 32, seed)(images)
+        pal, freq = fit_palette(chroma_pixels(rgb, color_space, seed=seed), k=k, seed=seed)
     img = draw_palette(pal, freq, color_space)
     atomic_write(out, lambda t: img.save(t, format="PNG"))
-    atomic_write_text(out.with_suffix(".json"), json.dumps({"color_space": color_space, "palette": pal.tolist(),
-                                                            "frequency": freq.tolist()}, indent=2))
+    atomic_write_text(
+        out.with_suffix(".json"),
+        json.dumps({"color_space": color_space, "palette": pal.tolist(), "frequency": freq.tolist()}, indent=2),
+    )
     typer.echo(f"{len(pal)} colours -> {out}")
 
 
 @app.command()
 def models(
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also write the list as JSON here.")] = None,
+    families: Annotated[bool, typer.Option(help="List the model families and their options instead.")] = False,
 ) -> None:
     """List the shipped models with size, colour space, training data and validation metrics.
 
     Example: chromatize models
     """
-    from .inference import default_model_name, shipped_models
+    from .inference import default_model_name, load_model, shipped_models
+    from .models.registry import FAMILIES
 
+    if families:
+        for name, fam in FAMILIES.items():
+            typer.echo(f"{name}: {fam.summary}")
+            for kind, spec in (
+                ("option", fam.options),
+                ("training option", fam.train_options),
+                ("decoding", fam.decoding),
+            ):
+                for key, o in spec.items():
+                    typer.echo(f"    {kind} {key} (default {o.default}): {o.help}")
+        return
     rows = []
+    default = default_model_name()
     for name, d in shipped_models().items():
-        cfg = json.loads((d / "config.json").read_text())
+        card = load_model(name).card
         mb = (d / "model.safetensors").stat().st_size / 1e6
-        met = cfg.get("metrics", {})
-        rows.append({"name": name, "default": name == default_model_name(), "size_mb": round(mb, 2),
-                     "color_space": cfg["color_space"], "family": cfg["family"],
-                     "data": cfg.get("trained_on", ""), "metrics": met})
-        flag = " (default)" if name == default_model_name() else ""
-        vals = ", ".join(f"{k}={v:.3f}" for k, v in met.items() if isinstance(v, float))
-        typer.echo(f"{name}{flag}: {mb:.1f} MB, {cfg['color_space']}, trained on {cfg.get('trained_on', '?')}; {vals}")
+        rows.append({"name": name, "default": name == default, "size_mb": round(mb, 2), **card.to_dict()})
+        flag = " (default)" if name == default else ""
+        figs = "; ".join(
+            f"{k}: " + ", ".join(f"{m}={v:.4g}" for m, v in f.items() if isinstance(v, (int, float)))
+            for k, f in card.metrics.items()
+        )
+        data = card.training.get("summary") or ", ".join(
+            sorted({s for st in card.training.get("stages", []) for d_ in st.get("data", []) for s in d_["sources"]})
+        )
+        typer.echo(
+            f"{name}{flag}: {card.family}, {mb:.1f} MB, {card.color_space}, render {card.render_size} px, "
+            f"decoding {card.decoding or 'none'}; trained on {data}; {figs}"
+        )
     if not rows:
         typer.echo("no shipped models are installed")
     if out:
@@ -207,15 +339,25 @@ def models(
 @app.command()
 def evaluate(
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for metrics.json/csv, samples.png, report.html.")],
-    data: Annotated[Optional[str], typer.Option(help="Folder, tar shard or prepared folder (val split) of colour "
-                                                     "photos: the truth.")] = None,
-    practical: Annotated[bool, typer.Option(help="Colour the medical/astronomical/everyday/historical samples.")] = False,
-    folder: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH: a folder of your own for --practical.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option(help="Model name or folder (repeat); default: all shipped.")] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option(help="Folder, tar shard or prepared folder (val split) of colour photos: the truth."),
+    ] = None,
+    practical: Annotated[
+        bool, typer.Option(help="Colour the medical/astronomical/everyday/historical samples.")
+    ] = False,
+    folder: Annotated[
+        Optional[list[str]], typer.Option(help="NAME=PATH: a folder of your own for --practical.")
+    ] = None,
+    model: Annotated[
+        Optional[list[str]], typer.Option(help="Model name or folder (repeat); default: all shipped.")
+    ] = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate a seeded random subset of N images.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
     render_size: Annotated[Optional[int], typer.Option(help="Render size (default: each model's).")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="Classification temperature override.")] = None,
+    temperature: Annotated[
+        Optional[float], typer.Option(help="Temperature override (models that decode a distribution).")
+    ] = None,
 ) -> None:
     """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
 
@@ -238,17 +380,19 @@ def evaluate(
         return
     if not data:
         _die("give --data (colour truth) or --practical")
-    from .evaluate import evaluate as run_eval
-    from .evaluate import table
+    from .evaluate.run import evaluate as run_eval
+    from .evaluate.run import table
 
-    res = run_eval(data, model, limit, seed, render_size, out, temperature)
+    res = run_eval(data, model, limit, seed, render_size, out, progress=sys.stderr.isatty(), temperature=temperature)
     typer.echo(table(res))
     typer.echo(f"{res['images']} images ({res['skipped_grayscale']} grayscale skipped) -> {out}/metrics.json")
 
 
 @app.command()
 def demo(
-    host: Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share it).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share it).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     model: Annotated[Optional[list[str]], typer.Option(help="Models to offer (repeat); default: all shipped.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also keep every result here (optional).")] = None,

@@ -64,8 +64,3 @@ def rgb_to_lc(rgb: torch.Tensor, space: str = "luv") -> tuple[torch.Tensor, torc
 def lc_to_rgb(l_n: torch.Tensor, ab_n: torch.Tensor, space: str = "luv") -> torch.Tensor:
     """Normalised (L, chroma) -> RGB in [0,1] (clipped to the gamut)."""
     return space_to_rgb(denormalize(l_n, ab_n, space), space)
-
-
-def rgb_to_gray_l(rgb: torch.Tensor, space: str = "luv") -> torch.Tensor:
-    """RGB -> normalised L only (L is the same CIE L* in LUV and Lab)."""
-    return rgb_to_lc(rgb, space)[0]

@@ -10,16 +10,13 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import gradio as gr
+import numpy as np
+from PIL import Image
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from . import inference  # noqa: E402
-from .errors import ChromatizeError  # noqa: E402
-from .imageio import open_image  # noqa: E402
+from . import inference
+from .errors import ChromatizeError
+from .imageio import check_writable, open_image, save_image
 
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
@@ -29,8 +26,6 @@ SAVE_DIR: Path | None = None  # `chromatize demo -o DIR` also keeps every result
 
 def _keep(img: Image.Image, src: str, model: str) -> None:
     if SAVE_DIR is not None:
-        from .colorize_cli import save_image
-
         name = f"{Path(src).stem}.{Path(str(model)).name}.png"
         save_image(img, SAVE_DIR / name, "png")
 
@@ -82,13 +77,24 @@ def _msg(e: Exception) -> str:
     return "**Could not colour this file:** " + text.split(": ", 1)[-1] if ": " in text else text
 
 
+def _temperature(m: inference.Colorizer, temperature: float | None) -> dict:
+    """The vividness setting for models whose family decodes with a temperature; none for the others."""
+    return {"temperature": temperature} if "temperature" in m.family.decoding and temperature is not None else {}
+
+
+def default_vividness(model: str | None = None) -> float:
+    """The slider's start: the model card's temperature (what the CLI uses by default)."""
+    m = inference.load_model(model)
+    opt = m.family.decoding.get("temperature")
+    return float(m.decoding.get("temperature", opt.default if opt else 0.5))
+
+
 def colorize_one(path: str | None, model: str | None = None, temperature: float | None = None):
     """API: one image -> (colour PNG, message). The same pipeline as `chromatize colorize`."""
     try:
         img = _load(path)
         m = inference.load_model(model or None)
-        t = temperature if m.family == "classification" else None
-        out = inference.colorize(img, m, temperature=t)
+        out = inference.colorize(img, m, **_temperature(m, temperature))
         _keep(out, path, m.name)
         return out, ""
     except ChromatizeError as e:
@@ -105,13 +111,12 @@ def compare(path: str | None, models: list[str], temperature: float, n_alternati
         outs, conf, alts = [], None, []
         for name in models:
             m = inference.load_model(name)
-            t = temperature if m.family == "classification" else None
-            outs.append((inference.colorize(img, m, temperature=t), name))
+            view = inference.analyse(img, m, **_temperature(m, temperature))  # the network runs once
+            outs.append((view.image(), name))
             _keep(outs[-1][0], path, name)
-            if m.family == "classification" and conf is None:
-                conf = inference.confidence_map(img, m)
-                alts = [(a, f"alternative {i + 1}") for i, a in
-                        enumerate(inference.alternatives(img, n_alternatives, m, temperature=t))]
+            if "confidence" in view.offers and conf is None:
+                conf = view.confidence()
+                alts = [(a, f"alternative {i + 1}") for i, a in enumerate(view.alternatives(n_alternatives))]
         return (gray, outs[0][0]), outs, conf, alts, f"Coloured with {', '.join(models)} at {img.width}x{img.height}."
     except ChromatizeError as e:
         return None, [], None, [], _msg(e)
@@ -121,14 +126,21 @@ def build_app(models: list[str] | None = None) -> gr.Blocks:
     names = models or list(inference.shipped_models())
     default = names[0] if names else None
     with gr.Blocks(title="chromatize", analytics_enabled=False) as app:
-        gr.Markdown("# chromatize\nDrop a black-and-white photo (or pick an example); compare the models; "
-                    "move *vividness* to trade safe colours for bold ones. Results download as PNG at full size.")
+        gr.Markdown(
+            "# chromatize\nDrop a black-and-white photo (or pick an example); compare the models; "
+            "move *vividness* to trade safe colours for bold ones. Results download as PNG at full size."
+        )
         with gr.Row():
             with gr.Column(scale=1):
                 inp = UploadImage(type="filepath", label="photo", sources=["upload", "clipboard"], format="png")
                 chosen = gr.CheckboxGroup(names, value=[default] if default else [], label="models")
-                temp = gr.Slider(0.0, 1.0, value=0.38, step=0.02,
-                                 label="vividness: temperature of the classification model (0 = boldest)")
+                temp = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=default_vividness(default) if default else 0.5,
+                    step=0.02,
+                    label="vividness: temperature of models that decode a distribution (0 = boldest)",
+                )
                 go = gr.Button("Colorize", variant="primary")
                 msg = gr.Markdown(elem_id="message")
                 gr.Examples([p for _, p in example_files()], inputs=inp, label="examples")
@@ -138,27 +150,36 @@ def build_app(models: list[str] | None = None) -> gr.Blocks:
                 with gr.Row():
                     conf = gr.Image(label="confidence (bright = sure)", type="pil", format="png")
                     alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
-        go.click(compare, [inp, chosen, temp], [slider, gallery, conf, alts, msg], api_name="compare",
-                 concurrency_limit=1)
+        go.click(
+            compare, [inp, chosen, temp], [slider, gallery, conf, alts, msg], api_name="compare", concurrency_limit=1
+        )
         api_in, api_model = UploadImage(type="filepath", visible=False), gr.Textbox(visible=False)
         api_temp = gr.Number(visible=False)
         api_out, api_msg = gr.Image(type="pil", format="png", visible=False), gr.Textbox(visible=False)
-        gr.Button(visible=False).click(colorize_one, [api_in, api_model, api_temp], [api_out, api_msg],
-                                       api_name="colorize", concurrency_limit=1)
+        gr.Button(visible=False).click(
+            colorize_one, [api_in, api_model, api_temp], [api_out, api_msg], api_name="colorize", concurrency_limit=1
+        )
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None,
-           out: Path | None = None) -> None:
+def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None, out: Path | None = None) -> None:
     """Start the server (blocking)."""
     global SAVE_DIR
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the server process is ours from here on
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if out is not None:
-        from .colorize_cli import check_writable
-
         check_writable(out)
         SAVE_DIR = out
     app = build_app(models)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
-    app.launch(server_name=host, server_port=port, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False,
-               theme=theme, quiet=False, footer_links=["api"], allowed_paths=[str(Path(example_files()[0][1]).parent)])
+    app.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=f"{MAX_UPLOAD_MB}mb",
+        show_error=False,
+        theme=theme,
+        quiet=False,
+        footer_links=["api"],
+        allowed_paths=[str(Path(example_files()[0][1]).parent)],
+    )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageReadError
 
@@ -22,8 +22,7 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "La"}
 GRAY_SPREAD = 12  # 8-bit levels, max(R,G,B) - min(R,G,B)
 GRAY_FRACTION = 0.995
 
-Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, with a clear message
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+FORMATS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg")}
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -75,10 +74,10 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
         raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{label}: not an image (format not recognised)") from None
+    except Image.DecompressionBombError as e:  # Pillow's own guard (twice Image.MAX_IMAGE_PIXELS) stays on
+        raise ImageReadError(f"{label}: too large (refused by Pillow's decompression-bomb guard: {e})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageReadError(f"{label}: truncated or corrupt image data ({e})") from None
-    except Image.DecompressionBombError as e:  # pragma: no cover - disabled above, kept for safety
-        raise ImageReadError(f"{label}: refused as a decompression bomb ({e})") from None
     return _to_srgb(img)
 
 
@@ -168,3 +167,34 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text atomically (temp file + rename)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable(out: Path) -> None:
+    """Fail before any work when the output folder cannot be written."""
+    from .errors import ChromatizeError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".chromatize-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ChromatizeError(f"cannot write to output folder {out}: {e.strerror or e}") from None
+
+
+def save_image(img: Image.Image, dst: Path, fmt: str, src_format: str | None = None) -> None:
+    """Save atomically as ``fmt`` (png, jpg, or same as ``src_format``), keeping EXIF (orientation reset:
+    it is applied) and DPI, tagged sRGB."""
+    kind = FORMATS[fmt][0] if fmt != "same" else (src_format or "PNG")
+    if kind == "JPEG" and img.mode == "RGBA":
+        img = img.convert("RGB")
+    kw: dict = {"icc_profile": ImageCms.ImageCmsProfile(_SRGB).tobytes()}
+    exif = img.getexif()
+    if exif:
+        exif[0x0112] = 1
+        kw["exif"] = exif.tobytes()
+    if "dpi" in img.info:
+        kw["dpi"] = img.info["dpi"]
+    if kind == "JPEG":
+        kw["quality"] = 95
+    atomic_write(dst, lambda tmp: img.save(tmp, format=kind, **kw))

@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from . import color
 from .errors import ChromatizeError
 from .imageio import open_image, split_alpha, to_rgb_array
+from .models.base import Family, Prediction
+from .models.card import ModelCard
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_RENDER_SIZE = 128  # longer side the network sees; chosen on BSDS (README: render size study)
 STRIP = 512  # rows per strip when converting full-size images (bounds peak memory)
 
 
@@ -31,11 +31,11 @@ def shipped_models() -> dict[str, Path]:
         for d in sorted(WEIGHTS_DIR.iterdir()):
             if (d / "config.json").is_file() and (d / "model.safetensors").is_file():
                 out[d.name] = d
-    default = default_model_name(out)
+    default = default_model_name()
     return dict(sorted(out.items(), key=lambda kv: kv[0] != default))
 
 
-def default_model_name(models: dict[str, Path] | None = None) -> str:
+def default_model_name() -> str:
     p = WEIGHTS_DIR / "DEFAULT"
     if p.is_file():
         return p.read_text().strip()
@@ -44,41 +44,39 @@ def default_model_name(models: dict[str, Path] | None = None) -> str:
 
 @dataclass
 class Colorizer:
-    """A loaded model with its configuration; call it through `colorize`."""
+    """A loaded model: network + model card; its family decides how predictions are decoded."""
 
     net: torch.nn.Module
-    config: dict
+    card: ModelCard
     name: str = ""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
-    def family(self) -> str:
-        return self.config["family"]
+    def family(self) -> Family:
+        return self.card.family_obj
 
     @property
     def space(self) -> str:
-        return self.config["color_space"]
+        return self.card.color_space
 
-    def default_temperature(self) -> float | None:
-        return self.config.get("inference", {}).get("temperature") if self.family == "classification" else None
+    @property
+    def decoding(self) -> dict[str, Any]:
+        """Default decoding options (e.g. temperature), from the model card."""
+        return self.card.decoding
 
-    def default_render_size(self) -> int:
-        return int(self.config.get("inference", {}).get("render_size", DEFAULT_RENDER_SIZE))
+    @property
+    def render_size(self) -> int:
+        return self.card.render_size
+
+    def check_decoding(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Decoding options with the card's defaults; an option the family lacks is an error."""
+        given = {k: v for k, v in given.items() if v is not None}
+        return {**self.decoding, **{k: v for k, v in self.family.check_decoding(given).items() if k in given}}
 
     @torch.no_grad()
-    def predict(self, l_small: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        """Normalised L ``[B,1,h,w]`` -> chroma ``[B,2,h,w]``."""
-        x = l_small.to(self.device)
-        if self.family == "classification":
-            t = self.default_temperature() if temperature is None else temperature
-            return self.net(x, t).float().cpu()
-        return self.net(x).float().cpu()
-
-    @torch.no_grad()
-    def distribution(self, l_small: torch.Tensor) -> torch.Tensor:
-        if self.family != "classification":
-            raise ChromatizeError(f"{self.name or self.family}: only classification models give a distribution")
-        return self.net.distribution(l_small.to(self.device)).float().cpu()
+    def predict(self, l_small: torch.Tensor) -> Prediction:
+        """Run the network once on normalised L ``[B,1,h,w]``."""
+        return self.family.predict(self.net, l_small.to(self.device), self.decoding)
 
 
 _CACHE: dict[tuple[str, str], Colorizer] = {}
@@ -96,7 +94,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def load_model(name_or_dir: str | Path | None = None, device: str = "cpu") -> Colorizer:
     """A shipped model by name (``None`` = the default) or a model/run folder; cached per process."""
-    from .models import load_model_dir
+    from .models.store import load_model_dir
 
     dev = resolve_device(device)
     key = (str(name_or_dir), str(dev))
@@ -111,14 +109,14 @@ def load_model(name_or_dir: str | Path | None = None, device: str = "cpu") -> Co
             names = ", ".join(shipped) or "none installed"
             raise ChromatizeError(f"no model {name_or_dir!r}: give a model folder or a shipped name ({names})")
         p = shipped[str(name_or_dir)]
-    net, cfg = load_model_dir(p)
-    torch.set_flush_denormal(True)
-    m = Colorizer(net.to(dev).eval(), cfg, name=str(name_or_dir), device=dev)
+    net, card = load_model_dir(p)
+    m = Colorizer(net.to(dev).eval(), card, name=str(name_or_dir), device=dev)
     _CACHE[key] = m
     return m
 
 
 # ---------------------------------------------------------------- image -> L, L + chroma -> image
+
 
 @dataclass
 class Prepared:
@@ -141,8 +139,9 @@ def _as_pil(img: Image.Image | np.ndarray | str | Path, max_pixels: int | None =
         if a.dtype == np.uint16 and a.ndim == 2:
             return Image.fromarray(a)
         if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-            raise ChromatizeError(f"numpy input must be HxW, HxWx3 or HxWx4 (uint8, uint16 or float), got "
-                                  f"{a.shape} {a.dtype}")
+            raise ChromatizeError(
+                f"numpy input must be HxW, HxWx3 or HxWx4 (uint8, uint16 or float), got {a.shape} {a.dtype}"
+            )
         return Image.fromarray(a)
     if isinstance(img, Image.Image):
         from PIL import ImageOps
@@ -160,8 +159,8 @@ def prepare_input(img: Image.Image | np.ndarray | str | Path, max_pixels: int | 
     l_full = np.empty((h, w), np.float32)
     rgb = to_rgb_array(pil)
     for y in range(0, h, STRIP):
-        strip = torch.from_numpy(np.ascontiguousarray(rgb[y:y + STRIP])).permute(2, 0, 1)[None]
-        l_full[y:y + STRIP] = color.rgb_to_space(strip, "lab")[0, 0].numpy()
+        strip = torch.from_numpy(np.ascontiguousarray(rgb[y : y + STRIP])).permute(2, 0, 1)[None]
+        l_full[y : y + STRIP] = color.rgb_to_space(strip, "lab")[0, 0].numpy()
     return Prepared(l_full, alpha, info)
 
 
@@ -213,10 +212,10 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
     out = np.empty((h, w, 3), np.uint8)
     # L is CIE L* in both spaces; the network's chroma is in `space`.
     for y in range(0, h, STRIP):
-        l_raw = torch.from_numpy(np.ascontiguousarray(p.l_full[y:y + STRIP]))[None, None]
-        ab_raw = torch.from_numpy(np.ascontiguousarray(ab[:, y:y + STRIP]))[None] * color.CHROMA_SCALE[space]
+        l_raw = torch.from_numpy(np.ascontiguousarray(p.l_full[y : y + STRIP]))[None, None]
+        ab_raw = torch.from_numpy(np.ascontiguousarray(ab[:, y : y + STRIP]))[None] * color.CHROMA_SCALE[space]
         rgb = to_rgb_in_gamut(l_raw, ab_raw, space)
-        out[y:y + STRIP] = (rgb[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        out[y : y + STRIP] = (rgb[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     img = Image.fromarray(out, "RGB")
     if p.alpha is not None:
         img.putalpha(p.alpha)
@@ -226,11 +225,79 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
 
 # ---------------------------------------------------------------- public API
 
-def colorize_many(images: list, model: Colorizer | str | None = None, temperature: float | None = None,
-                  render_size: int | None = None, batch_size: int = 16) -> list[Image.Image]:
+
+def _model(model: Colorizer | str | Path | None) -> Colorizer:
+    return model if isinstance(model, Colorizer) else load_model(model)
+
+
+@dataclass
+class Colouring:
+    """One input and one network run: the colour image, the confidence map and alternatives are views."""
+
+    model: Colorizer
+    prepared: Prepared
+    prediction: Prediction
+    decoding: dict[str, Any]
+
+    @property
+    def offers(self) -> frozenset[str]:
+        return self.prediction.offers
+
+    def image(self, **decoding: Any) -> Image.Image:
+        """The coloured image at full resolution (decoding options override the defaults)."""
+        opts = self.model.check_decoding({**self.decoding, **decoding})
+        return compose(self.prepared, self.prediction.chroma(**opts), self.model.space)
+
+    def confidence(self) -> Image.Image:
+        """Per-pixel confidence as an 8-bit gray image of the input's size (255 = certain)."""
+        c = self.prediction.confidence()[0].numpy().astype(np.float32)
+        full = _upsample(c, *self.prepared.l_full.shape)[0]
+        return Image.fromarray((np.clip(full, 0, 1) * 255).round().astype(np.uint8), "L")
+
+    def alternatives(self, n: int = 3, seed: int = 0, grid: int = 3) -> list[Image.Image]:
+        """``n`` alternative colourings drawn from the predicted distribution; the random perturbation is
+        constant over a ``grid`` x ``grid`` field, so regions change colour together."""
+        opts = self.model.check_decoding(self.decoding)
+        return [
+            compose(self.prepared, ab, self.model.space)
+            for ab in self.prediction.alternatives(n, seed, grid=grid, **opts)
+        ]
+
+
+def analyse(
+    img: Image.Image | np.ndarray | str | Path,
+    model: Colorizer | str | None = None,
+    *,
+    render_size: int | None = None,
+    **decoding: Any,
+) -> Colouring:
+    """Run the network once on ``img``; colour, confidence and alternatives are then views of the result."""
+    m = _model(model)
+    decoding = m.check_decoding(decoding)
+    p = prepare_input(img)
+    return Colouring(m, p, m.predict(small_l(p, check_render_size(render_size or m.render_size))), decoding)
+
+
+def check_render_size(rs: Any) -> int:
+    if isinstance(rs, bool) or not isinstance(rs, int) or not 16 <= rs <= 4096:
+        raise ChromatizeError(f"render size must be an integer from 16 to 4096, got {rs!r}")
+    return rs
+
+
+def colorize_many(
+    images: list,
+    model: Colorizer | str | None = None,
+    *,
+    render_size: int | None = None,
+    batch_size: int = 16,
+    **decoding: Any,
+) -> list[Image.Image]:
     """Colorize several inputs; inputs of the same render shape go through the network together."""
-    m = model if isinstance(model, Colorizer) else load_model(model)
-    rs = render_size or m.default_render_size()
+    m = _model(model)
+    opts = m.check_decoding(decoding)
+    rs = check_render_size(render_size or m.render_size)
+    if batch_size < 1:
+        raise ChromatizeError(f"batch size must be at least 1, got {batch_size}")
     prepared = [prepare_input(i) for i in images]
     smalls = [small_l(p, rs) for p in prepared]
     chroma: list[torch.Tensor | None] = [None] * len(images)
@@ -239,49 +306,41 @@ def colorize_many(images: list, model: Colorizer | str | None = None, temperatur
         groups.setdefault(tuple(s.shape[-2:]), []).append(i)
     for idx in groups.values():
         for k in range(0, len(idx), batch_size):
-            chunk = idx[k:k + batch_size]
-            ab = m.predict(torch.cat([smalls[i] for i in chunk]), temperature)
+            chunk = idx[k : k + batch_size]
+            ab = m.predict(torch.cat([smalls[i] for i in chunk])).chroma(**opts).cpu()
             for j, i in enumerate(chunk):
-                chroma[i] = ab[j:j + 1]
+                chroma[i] = ab[j : j + 1]
     return [compose(p, c, m.space) for p, c in zip(prepared, chroma)]
 
 
-def colorize(img: Image.Image | np.ndarray | str | Path, model: Colorizer | str | None = None,
-             temperature: float | None = None, render_size: int | None = None) -> Image.Image:
-    """Colorize one image (path, PIL image or numpy array) and return a PIL image of the same size."""
-    return colorize_many([img], model, temperature, render_size)[0]
+def colorize(
+    img: Image.Image | np.ndarray | str | Path,
+    model: Colorizer | str | None = None,
+    *,
+    render_size: int | None = None,
+    **decoding: Any,
+) -> Image.Image:
+    """Colorize one image (path, PIL image or numpy array) and return a PIL image of the same size.
+
+    ``decoding`` options are the model's (e.g. ``temperature`` for distribution models); defaults come
+    from its model card.
+    """
+    return colorize_many([img], model, render_size=render_size, **decoding)[0]
 
 
 def confidence_map(img, model: Colorizer | str | None = None, render_size: int | None = None) -> Image.Image:
-    """Per-pixel confidence (the classification model's top probability) as an 8-bit gray image."""
-    m = model if isinstance(model, Colorizer) else load_model(model)
-    p = prepare_input(img)
-    prob = m.distribution(small_l(p, render_size or m.default_render_size())).amax(1)
-    full = _upsample(prob.numpy().astype(np.float32), *p.l_full.shape)[0]
-    return Image.fromarray((np.clip(full, 0, 1) * 255).round().astype(np.uint8), "L")
+    """Per-pixel confidence of a distribution model as an 8-bit gray image (see `Colouring.confidence`)."""
+    return analyse(img, model, render_size=render_size).confidence()
 
 
-def alternatives(img, n: int = 3, model: Colorizer | str | None = None, temperature: float | None = None,
-                 render_size: int | None = None, seed: int = 0, grid: int = 3) -> list[Image.Image]:
-    """``n`` alternative colourings drawn from the classification model's distribution.
-
-    Each draw perturbs the class scores with Gumbel noise that is constant over large regions (a
-    ``grid`` x ``grid`` field, bilinearly smoothed), so whole regions change colour together instead of
-    pixels flickering independently.
-    """
-    m = model if isinstance(model, Colorizer) else load_model(model)
-    if m.family != "classification":
-        raise ChromatizeError("alternative colourings need a classification model")
-    p = prepare_input(img)
-    l_s = small_l(p, render_size or m.default_render_size())
-    t = m.default_temperature() if temperature is None else temperature
-    with torch.no_grad():
-        logits = m.net.logits(l_s.to(m.device)).float().cpu()
-    gen = torch.Generator().manual_seed(seed)
-    outs = []
-    for _ in range(n):
-        u = torch.rand(1, logits.shape[1], grid, grid, generator=gen).clamp(1e-6, 1 - 1e-6)
-        g = F.interpolate(-torch.log(-torch.log(u)), size=logits.shape[-2:], mode="bilinear", align_corners=False)
-        ab = m.net._full(m.net.decode(torch.log_softmax(logits, 1) + g, max(t or 0.0, 0.05)), l_s)
-        outs.append(compose(p, ab, m.space))
-    return outs
+def alternatives(
+    img,
+    n: int = 3,
+    model: Colorizer | str | None = None,
+    render_size: int | None = None,
+    seed: int = 0,
+    grid: int = 3,
+    **decoding: Any,
+) -> list[Image.Image]:
+    """``n`` alternative colourings (see `Colouring.alternatives`)."""
+    return analyse(img, model, render_size=render_size, **decoding).alternatives(n, seed, grid)

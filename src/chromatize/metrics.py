@@ -11,7 +11,7 @@ import torch
 from . import color
 
 AUC_MAX = 150  # thresholds 0..150 in CIELAB ab units (Zhang et al. 2016)
-AB_BIN = 10    # ab histogram bin size for re-balancing and distribution match
+AB_BIN = 10  # ab histogram bin size for re-balancing and distribution match
 
 
 def psnr(pred: np.ndarray, true: np.ndarray) -> float:
@@ -89,3 +89,31 @@ def histogram_intersection(pred_abs: list[np.ndarray], true_abs: list[np.ndarray
     hp = np.bincount(np.concatenate([ab_bins(a).ravel() for a in pred_abs]), minlength=484).astype(np.float64)
     ht = np.bincount(np.concatenate([ab_bins(a).ravel() for a in true_abs]), minlength=484).astype(np.float64)
     return float(np.minimum(hp / hp.sum(), ht / ht.sum()).sum())
+
+
+# Hue families of coloured pixels, as CIELAB hue-angle ranges in degrees (h = atan2(b*, a*)):
+# sRGB red sits at 40 deg, orange 70, yellow 102, green 136, cyan 196, blue 306, magenta 328.
+HUE_FAMILIES = {
+    "red_magenta": ((315.0, 360.0), (0.0, 50.0)),
+    "orange_yellow": ((50.0, 110.0),),
+    "green": ((110.0, 180.0),),
+    "cyan_blue": ((180.0, 315.0),),
+}
+COLOURED_CHROMA = 10.0  # CIELAB C* above which a pixel counts as coloured
+
+
+def hue_counts(ab: np.ndarray) -> np.ndarray:
+    """Counts of coloured pixels (C* > 10) in each hue family (order of `HUE_FAMILIES`) for ab ``[H,W,2]``."""
+    a, b = ab[..., 0].ravel(), ab[..., 1].ravel()
+    keep = np.hypot(a, b) > COLOURED_CHROMA
+    h = np.degrees(np.arctan2(b[keep], a[keep])) % 360.0
+    return np.array(
+        [sum(int(((h >= lo) & (h < hi)).sum()) for lo, hi in ranges) for ranges in HUE_FAMILIES.values()],
+        dtype=np.int64,
+    )
+
+
+def hue_shares(counts: np.ndarray) -> dict[str, float]:
+    """Percent of coloured pixels in each hue family, from summed `hue_counts`."""
+    total = max(int(counts.sum()), 1)
+    return {name: round(100.0 * float(c) / total, 2) for name, c in zip(HUE_FAMILIES, counts)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -29,16 +28,12 @@ def is_prepared(root: str | Path) -> bool:
     return (Path(root) / "prepare.json").is_file()
 
 
-def prepared_size(root: str | Path) -> int:
-    return int(json.loads((Path(root) / "prepare.json").read_text())["size"])
-
-
 def random_resized_crop(x: torch.Tensor, size: int, rng: random.Random, scale=(0.6, 1.0)) -> torch.Tensor:
     """Crop a random square covering ``scale`` of the area of ``x`` ``[3,H,W]`` and resize it to ``size``."""
     _, h, w = x.shape
     side = int(round(math.sqrt(rng.uniform(*scale)) * min(h, w)))
     top, left = rng.randint(0, h - side), rng.randint(0, w - side)
-    x = x[:, top:top + side, left:left + side]
+    x = x[:, top : top + side, left : left + side]
     if side != size:
         x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
     return x
@@ -47,8 +42,16 @@ def random_resized_crop(x: torch.Tensor, size: int, rng: random.Random, scale=(0
 class ColorizationDataset(Dataset):
     """(L ``[1,S,S]``, chroma ``[2,S,S]``) pairs; training adds random crop and horizontal flip."""
 
-    def __init__(self, root: str | Path, split: str = "train", color_space: str = "luv", size: int | None = None,
-                 train: bool = False, seed: int = 0, limit: int | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        color_space: str = "luv",
+        size: int | None = None,
+        train: bool = False,
+        seed: int = 0,
+        limit: int | None = None,
+    ):
         self.images = load_cache(root, split)
         if limit is not None:
             self.images = self.images[:limit]

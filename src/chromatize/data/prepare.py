@@ -165,8 +165,16 @@ def prepare(
                 reason, img = check_entry(e, size)
                 if not reason and digest in seen:
                     reason = f"duplicate: of {seen[digest]}"
-                row = {"id": e.id, "source": e.source, "class": e.cls, "split": "", "reason": reason,
-                       "width": img.width if img else "", "height": img.height if img else "", "sha256": digest[:16]}
+                row = {
+                    "id": e.id,
+                    "source": e.source,
+                    "class": e.cls,
+                    "split": "",
+                    "reason": reason,
+                    "width": img.width if img else "",
+                    "height": img.height if img else "",
+                    "sha256": digest[:16],
+                }
                 if not reason:
                     seen[digest] = e.id
                     row["split"] = forced or assign_split(e.id, seed, fractions)
@@ -183,8 +191,14 @@ def prepare(
 def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not enabled, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
+    )
 
 
 def _write_outputs(out, res, arrays, size, seed, fractions, paths, names, split_as) -> None:
@@ -199,10 +213,17 @@ def _write_outputs(out, res, arrays, size, seed, fractions, paths, names, split_
             a = np.stack(arrs) if arrs else np.zeros((0, size, size, 3), np.uint8)
             atomic_write(out / "cache" / f"{split}.npy", lambda tmp, a=a: np.save(open(tmp, "wb"), a))
             atomic_write_text(out / "cache" / f"{split}.ids.txt", "".join(i + "\n" for i in ids))
-    info = {"size": size, "seed": seed, "fractions": list(fractions), "cache": arrays is not None,
-            "sources": [{"path": str(p.resolve()), "name": n} for p, n in zip(paths, names)],
-            "split_as": split_as, "kept": dict(res.kept), "dropped": dict(res.dropped),
-            "seconds": round(res.seconds, 2)}
+    info = {
+        "size": size,
+        "seed": seed,
+        "fractions": list(fractions),
+        "cache": arrays is not None,
+        "sources": [{"path": str(p.resolve()), "name": n} for p, n in zip(paths, names)],
+        "split_as": split_as,
+        "kept": dict(res.kept),
+        "dropped": dict(res.dropped),
+        "seconds": round(res.seconds, 2),
+    }
     atomic_write_text(out / "prepare.json", json.dumps(info, indent=2))
 
 
@@ -216,8 +237,10 @@ def summary_table(res: PrepareResult):
     """A rich table: kept per split, dropped per reason, and the read speed."""
     from rich.table import Table
 
-    t = Table(title=f"prepared {len(res.rows)} images in {res.seconds:.1f} s "
-                    f"({len(res.rows) / max(res.seconds, 1e-9):.0f} images/s)")
+    t = Table(
+        title=f"prepared {len(res.rows)} images in {res.seconds:.1f} s "
+        f"({len(res.rows) / max(res.seconds, 1e-9):.0f} images/s)"
+    )
     t.add_column("outcome")
     t.add_column("images", justify="right")
     for s in SPLITS:

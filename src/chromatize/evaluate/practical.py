@@ -90,15 +90,21 @@ def folder_images(name: str, path: str | Path) -> list[tuple[str, str, Image.Ima
     return out
 
 
-def run_practical(models: list[str] | None, folders: dict[str, str], out: str | Path,
-                  render_size: int | None = None, include_skimage: bool = True) -> dict:
+def run_practical(
+    models: list[str] | None,
+    folders: dict[str, str],
+    out: str | Path,
+    render_size: int | None = None,
+    include_skimage: bool = True,
+) -> dict:
     """Colour every practical image with every model; write practical.json, a grid PNG and report.html."""
     from ..inference import colorize, load_model, shipped_models
-    from . import report, sample_grid
-    from . import score as set_score
+    from . import report
+    from .report import sample_grid
+    from .run import score as set_score
 
     names = models or list(shipped_models())
-    items = (skimage_images() if include_skimage else [])
+    items = skimage_images() if include_skimage else []
     for k, v in folders.items():
         items += folder_images(k, v)
     ms = [load_model(n) for n in names]
@@ -114,8 +120,10 @@ def run_practical(models: list[str] | None, folders: dict[str, str], out: str | 
             for n, o in zip(names, outs):
                 r = set_score([np.asarray(o.convert("RGB"))], [t])
                 row["metrics"][n] = {k: round(r[k], 3) for k in ("psnr", "auc_rebalanced", "colourfulness_ratio")}
-        row["mean_chroma"] = {n: round(float(np.hypot(*lab_ab(np.asarray(o.convert("RGB"))).transpose(2, 0, 1))
-                                             .mean()), 2) for n, o in zip(names, outs)}
+        row["mean_chroma"] = {
+            n: round(float(np.hypot(*lab_ab(np.asarray(o.convert("RGB"))).transpose(2, 0, 1)).mean()), 2)
+            for n, o in zip(names, outs)
+        }
         rows.append(row)
         for j, im in enumerate([gray, *outs, img]):
             cols[j].append(im)
@@ -126,8 +134,11 @@ def run_practical(models: list[str] | None, folders: dict[str, str], out: str | 
     import json
 
     atomic_write_text(out / "practical.json", json.dumps({"models": names, "images": rows}, indent=2))
-    header = ["category", "image", "flags"] + [f"{n} PSNR / AuC-rb / colour ratio" for n in names] + \
-             [f"{n} mean chroma" for n in names]
+    header = (
+        ["category", "image", "flags"]
+        + [f"{n} PSNR / AuC-rb / colour ratio" for n in names]
+        + [f"{n} mean chroma" for n in names]
+    )
     trows = []
     for r in rows:
         cells = [r["category"], r["image"], "; ".join(r["flags"]) or "grayscale input"]
@@ -136,10 +147,20 @@ def run_practical(models: list[str] | None, folders: dict[str, str], out: str | 
             cells.append(f"{m['psnr']:.2f} / {m['auc_rebalanced']:.1f} / {m['colourfulness_ratio']:.2f}" if m else "-")
         cells += [f"{r['mean_chroma'][n]:.1f}" for n in names]
         trows.append({"cls": "", "cells": cells})
-    sections = [{"title": "Practical images", "table": {"header": header, "rows": trows}, "images": [],
-                 "note": "Metrics only where the input has colour not flagged as a tint or false colour."},
-                {"title": "Pictures", "table": None, "note": "gray | " + " | ".join(names) + " | input",
-                 "images": [{"alt": "gray | " + " | ".join(names) + " | input", "data": report.png_b64(grid)}]}]
+    sections = [
+        {
+            "title": "Practical images",
+            "table": {"header": header, "rows": trows},
+            "images": [],
+            "note": "Metrics only where the input has colour not flagged as a tint or false colour.",
+        },
+        {
+            "title": "Pictures",
+            "table": None,
+            "note": "gray | " + " | ".join(names) + " | input",
+            "images": [{"alt": "gray | " + " | ".join(names) + " | input", "data": report.png_b64(grid)}],
+        },
+    ]
     html = report.render("practical images", f"{len(rows)} images, models: {', '.join(names)}", sections)
     atomic_write_text(out / "report.html", html)
     return {"models": names, "images": rows}

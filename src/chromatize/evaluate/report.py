@@ -84,3 +84,16 @@ def colourfulness_plot(models: dict, truth: list[float]) -> str:
 
 def render(title: str, summary: str, sections: list[dict]) -> str:
     return Environment(autoescape=True).from_string(TEMPLATE).render(title=title, summary=summary, sections=sections)
+
+
+def sample_grid(columns: list[list[Image.Image]], tile: int = 128) -> Image.Image:
+    """Rows of images, one column per source (gray | each model | truth), each fitted into a tile."""
+    n = max(len(c) for c in columns)
+    grid = Image.new("RGB", (tile * len(columns), tile * n), "white")
+    for j, col in enumerate(columns):
+        for i, im in enumerate(col):
+            im = im.convert("RGB")
+            s = tile / max(im.size)
+            im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
+            grid.paste(im, (j * tile + (tile - im.width) // 2, i * tile + (tile - im.height) // 2))
+    return grid

@@ -1,3 +1,1 @@
-"""The three model families, built by name through `registry`."""
-
-from .registry import FAMILIES, build, load_model_dir, save_model_dir  # noqa: F401
+"""Model families (`registry`), the model card (`card`) and model folders (`store`)."""

@@ -8,26 +8,27 @@ The head predicts at 1/``head_stride`` of the input and is upsampled, as in that
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import conv_bn_relu, up_bn_relu
-from .registry import PaddedNet, register
+from .base import DistributionPrediction, Family, Option
+from .blocks import PaddedNet, conv_bn_relu, up_bn_relu
+from .palette import chroma_pixels, draw_palette, fit_palette, quantize, rebalance_weights
 
 
-@register("classification")
 class ClassificationUNet(PaddedNet):
     """U-Net (strided convs down, transposed convs up, skips) with a K-way colour head."""
 
     stride = 8
 
-    def __init__(self, k: int = 24, width: int = 32, head_stride: int = 2, temperature: float = 0.38):
+    def __init__(self, k: int = 24, width: int = 32, head_stride: int = 2):
         super().__init__()
-        if head_stride not in (1, 2, 4):
-            raise TypeError("head_stride must be 1, 2 or 4")
-        w, self.k, self.head_stride, self.temperature = width, k, head_stride, temperature
+        w, self.k, self.head_stride = width, k, head_stride
+        self.temperature = 0.38  # decoding default of `forward`; the model card sets the shipped value
         self.inc = conv_bn_relu(1, w)  # one cheap full-size conv; the heavy ones run at 1/2 and below
         self.d1 = nn.Sequential(conv_bn_relu(w, 2 * w, 2), conv_bn_relu(2 * w, 2 * w))
         self.d2 = nn.Sequential(conv_bn_relu(2 * w, 4 * w, 2), conv_bn_relu(4 * w, 4 * w))
@@ -61,16 +62,21 @@ class ClassificationUNet(PaddedNet):
             return self.head(y)
         return self.head(self.c1(torch.cat([self.u1(y), x0], 1)))
 
-    def decode(self, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        """Annealed-mean chroma ``[B,2,h,w]`` from logits at any resolution."""
+    def adjusted(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities over the palette."""
+        return torch.log_softmax(logits.float(), 1)
+
+    def decode(self, logp: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """Annealed-mean chroma ``[B,2,h,w]`` from log-probabilities (or logits) at any resolution."""
         t = self.temperature if temperature is None else temperature
         if t <= 1e-3:
-            idx = logits.argmax(1)
+            idx = logp.argmax(1)
             return self.palette[idx].permute(0, 3, 1, 2)
-        p = torch.softmax(logits / t, dim=1)
+        p = torch.softmax(logp / t, dim=1)
         return torch.einsum("bkhw,kc->bchw", p, self.palette)
 
-    def _full(self, t: torch.Tensor, l_n: torch.Tensor) -> torch.Tensor:
+    def to_full(self, t: torch.Tensor, l_n: torch.Tensor) -> torch.Tensor:
+        """Upsample a head-resolution map to the input's size (cropping the padding)."""
         h, w = l_n.shape[-2:]
         if self.head_stride > 1:
             hp, wp = t.shape[-2] * self.head_stride, t.shape[-1] * self.head_stride
@@ -79,55 +85,48 @@ class ClassificationUNet(PaddedNet):
 
     def forward(self, l_n: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """Chroma ``[B,2,H,W]``: decode at the head's resolution (cheap), then upsample."""
-        return self._full(self.decode(self.logits(l_n), temperature), l_n)
-
-    def distribution(self, l_n: torch.Tensor) -> torch.Tensor:
-        """Per-pixel probabilities over the palette ``[B,K,H,W]``."""
-        return self._full(torch.softmax(self.logits(l_n), 1), l_n)
+        return self.to_full(self.decode(self.logits(l_n), temperature), l_n)
 
 
-def quantize(ab_n: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    """Index ``[B,H,W]`` of the nearest palette colour for each pixel of ``ab_n`` ``[B,2,H,W]``."""
-    d = ((ab_n.unsqueeze(1) - palette.view(1, -1, 2, 1, 1)) ** 2).sum(2)
-    return d.argmin(1)
+class ClassificationFamily(Family):
+    name = "classification"
+    summary = "U-Net labelling each pixel with one of K k-means colours (the original design)"
+    options = {
+        "k": Option(24, "palette size", low=2, high=1024),
+        "width": Option(32, "base channel width", low=4, high=512),
+        "head_stride": Option(2, "resolution of the class head", choices=(1, 2, 4)),
+    }
+    train_options = {
+        "rebalance": Option(True, "class re-balancing of the cross-entropy (Zhang et al. 2016)"),
+        "palette_images": Option(2000, "training images sampled for the k-means palette", low=1),
+    }
+    decoding = {"temperature": Option(0.38, "annealed-mean temperature: 0 = mode (vivid), 1 = mean", low=0.0, high=1.0)}
+    offers = frozenset({"confidence", "alternatives"})
 
+    def build(self, options: dict[str, Any]) -> nn.Module:
+        return ClassificationUNet(**self.check_options(options))
 
-def fit_palette(ab_samples: np.ndarray, k: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """k-means (scikit-learn MiniBatchKMeans) over chroma samples ``[N,2]``: (palette ``[K,2]``, frequencies)."""
-    from sklearn.cluster import MiniBatchKMeans
+    def predict(self, net, l_n, defaults):
+        return DistributionPrediction(net, net.logits(l_n), l_n, self.check_decoding(defaults))
 
-    km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=4096, n_init=3, max_iter=200)
-    labels = km.fit_predict(ab_samples)
-    order = np.argsort(np.arctan2(km.cluster_centers_[:, 1], km.cluster_centers_[:, 0]))
-    palette = km.cluster_centers_[order].astype(np.float32)
-    freq = np.bincount(labels, minlength=k)[order].astype(np.float64)
-    return palette, (freq / freq.sum()).astype(np.float32)
+    def init_training(self, net, train_images, space, opts, run) -> None:
+        rgb = train_images(opts["palette_images"])
+        pal, prior = fit_palette(chroma_pixels(rgb, space), k=min(net.k, rgb.shape[0] * rgb.shape[-1] ** 2))
+        net.set_palette(pal, prior)
+        if run is not None:
+            draw_palette(pal, prior, space).save(run / "palette.png")
 
+    def class_weights(self, net, opts) -> torch.Tensor:
+        return rebalance_weights(net.prior) if opts["rebalance"] else torch.ones_like(net.prior)
 
-def rebalance_weights(prior: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
-    """Class weights w ~ 1/((1-lam) p + lam/K), normalised so that E_p[w] = 1 (Zhang et al. 2016)."""
-    k = prior.numel()
-    w = 1.0 / ((1 - lam) * prior + lam / k)
-    return w / (prior * w).sum()
+    def training_step(self, module, l_n, ab_n):
+        net = module.net
+        logits = net.logits(l_n)
+        s = net.head_stride
+        target = quantize(F.avg_pool2d(ab_n, s) if s > 1 else ab_n, net.palette)
+        weights = self.class_weights(net, module.train_opts).to(logits.device)
+        return {"loss": F.cross_entropy(logits.float(), target, weight=weights)}
 
-
-def draw_palette(palette: np.ndarray, freq: np.ndarray, space: str = "luv", lightness: float = 60.0):
-    """A PNG-ready picture of the palette: one swatch per colour at L*=``lightness``, bar height ~ frequency."""
-    from PIL import Image, ImageDraw
-
-    from .. import color
-
-    k = len(palette)
-    ab = torch.as_tensor(np.asarray(palette), dtype=torch.float32).T.reshape(1, 2, 1, k)
-    l_n = torch.full((1, 1, 1, k), lightness / color.L_SCALE - 1.0)
-    rgb = (color.lc_to_rgb(l_n, ab, space)[0, :, 0].T.numpy() * 255).round().astype(np.uint8)
-    sw, h = 48, 150
-    img = Image.new("RGB", (sw * k, h + 20), "white")
-    d = ImageDraw.Draw(img)
-    top = float(np.max(freq)) or 1.0
-    for i in range(k):
-        d.rectangle([i * sw, 0, (i + 1) * sw - 2, 60], fill=tuple(int(c) for c in rgb[i]))
-        bar = int(80 * float(freq[i]) / top)
-        d.rectangle([i * sw + 8, h - bar, (i + 1) * sw - 10, h], fill=tuple(int(c) for c in rgb[i]))
-        d.text((i * sw + 4, h + 4), f"{100 * float(freq[i]):.1f}%", fill="black")
-    return img
+    def validation_logs(self, net, l_n, ab_n):
+        logits = net.to_full(net.logits(l_n).float(), l_n)
+        return {"val_pixel_acc": (logits.argmax(1) == quantize(ab_n, net.palette)).float().mean()}

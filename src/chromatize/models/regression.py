@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .blocks import conv_bn_relu
-from .registry import PaddedNet, register
+from .base import Family, Option
+from .blocks import PaddedNet, conv_bn_relu
+
+PIXEL_LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
 
 
-@register("regression")
 class RegressionNet(PaddedNet):
     """L -> chroma; three stride-2 stages down, two bilinear upsampling stages up, no skips.
 
@@ -23,13 +27,33 @@ class RegressionNet(PaddedNet):
         super().__init__()
         w = width
         self.encoder = nn.Sequential(
-            conv_bn_relu(1, w), conv_bn_relu(w, 2 * w, 2), conv_bn_relu(2 * w, 2 * w),
-            conv_bn_relu(2 * w, 4 * w, 2), conv_bn_relu(4 * w, 4 * w),
-            conv_bn_relu(4 * w, 8 * w, 2), conv_bn_relu(8 * w, 8 * w), conv_bn_relu(8 * w, 8 * w))
+            conv_bn_relu(1, w),
+            conv_bn_relu(w, 2 * w, 2),
+            conv_bn_relu(2 * w, 2 * w),
+            conv_bn_relu(2 * w, 4 * w, 2),
+            conv_bn_relu(4 * w, 4 * w),
+            conv_bn_relu(4 * w, 8 * w, 2),
+            conv_bn_relu(8 * w, 8 * w),
+            conv_bn_relu(8 * w, 8 * w),
+        )
         up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
         self.decoder = nn.Sequential(
-            up, conv_bn_relu(8 * w, 4 * w), up, conv_bn_relu(4 * w, 2 * w), nn.Conv2d(2 * w, 2, 3, 1, 1), up)
+            up, conv_bn_relu(8 * w, 4 * w), up, conv_bn_relu(4 * w, 2 * w), nn.Conv2d(2 * w, 2, 3, 1, 1), up
+        )
 
     def forward(self, l_n: torch.Tensor) -> torch.Tensor:
         x, (h, w) = self.pad(l_n)
         return self.decoder(self.encoder(x))[..., :h, :w]
+
+
+class RegressionFamily(Family):
+    name = "regression"
+    summary = "CNN regressing chroma directly (the baseline)"
+    options = {"width": Option(32, "base channel width", low=4, high=512)}
+    train_options = {"loss": Option("l2", "pixel loss on chroma", choices=tuple(PIXEL_LOSSES))}
+
+    def build(self, options: dict[str, Any]) -> nn.Module:
+        return RegressionNet(**self.check_options(options))
+
+    def training_step(self, module, l_n, ab_n):
+        return {"loss": PIXEL_LOSSES[module.train_opts["loss"]](module.net(l_n).float(), ab_n)}

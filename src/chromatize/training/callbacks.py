@@ -50,7 +50,7 @@ class SampleGrid(L.Callback):
         n = min(self.n, len(ds))
         if n == 0:
             return
-        items = [ds[i] for i in range(n)]
+        items = [ds[int(i)] for i in np.linspace(0, len(ds) - 1, n).round()]
         l_n = torch.stack([a for a, _ in items]).to(module.device)
         ab_n = torch.stack([b for _, b in items]).to(module.device)
         was = module.net.training
@@ -98,11 +98,10 @@ def plot_curves(rows: list[dict], out: Path, keys: list[str]) -> None:
 
 
 class LossCurves(L.Callback):
-    """After each epoch, redraw ``curves.png`` from the CSV log (generator and discriminator for the GAN)."""
+    """After each validation, redraw ``curves.png`` from the CSV log (the family says which losses)."""
 
-    def __init__(self, out: Path, gan: bool):
-        self.out = Path(out)
-        self.keys = ["g_l1_step", "g_adv_step", "d_loss_step"] if gan else ["train_loss_step"]
+    def __init__(self, out: Path, keys: list[str]):
+        self.out, self.keys = Path(out), keys
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer, module):

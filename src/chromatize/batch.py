@@ -1,18 +1,19 @@
-"""The batch logic behind `chromatize colorize`: input expansion, output mapping, skip/resume, logging."""
+"""Colouring many files: input expansion, output mapping, skip/resume, per-file isolation, logging.
+
+The CLI's `colorize` command and the demo call it; it is a library module (no printing but through
+the console it is given).
+"""
 
 from __future__ import annotations
 
 import glob
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ChromatizeError
-from .imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, atomic_write
-
-FORMATS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg")}
+from .imageio import DEFAULT_MAX_PIXELS, FORMATS, IMAGE_SUFFIXES, check_writable, save_image
 
 
 @dataclass
@@ -41,8 +42,11 @@ def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], li
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
-            files = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir()
-                           and out_r not in q.resolve().parents)
+            files = sorted(
+                q
+                for q in p.rglob("*")
+                if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir() and out_r not in q.resolve().parents
+            )
             for q in files:
                 add(q, q.relative_to(p))
         elif p.exists() or p.is_symlink() or not any(c in arg for c in "*?["):
@@ -61,71 +65,73 @@ def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], li
     return jobs, bad
 
 
-def check_writable(out: Path) -> None:
-    """Fail before any work when the output folder cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".chromatize-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ChromatizeError(f"cannot write to output folder {out}: {e.strerror or e}") from None
-
-
-def save_image(img, dst: Path, fmt: str, src_format: str | None = None) -> None:
-    """Save atomically, keeping EXIF (orientation reset: it is applied) and DPI, tagged sRGB."""
-    from PIL import ImageCms
-
-    kind = FORMATS[fmt][0] if fmt != "same" else (src_format or "PNG")
-    if kind == "JPEG" and img.mode == "RGBA":
-        img = img.convert("RGB")
-    kw: dict = {"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()}
-    exif = img.getexif()
-    if exif:
-        exif[0x0112] = 1
-        kw["exif"] = exif.tobytes()
-    if "dpi" in img.info:
-        kw["dpi"] = img.info["dpi"]
-    if kind == "JPEG":
-        kw["quality"] = 95
-    atomic_write(dst, lambda tmp: img.save(tmp, format=kind, **kw))
-
-
-def run_batch(inputs: list[str], out: Path, model: str | None, render_size: int | None, temperature: float | None,
-              fmt: str, device: str, batch_size: int, overwrite: bool, confidence: bool, log: Path | None,
-              progress: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, int]:
+def run_batch(
+    inputs: list[str],
+    out: Path,
+    model: str | None,
+    render_size: int | None,
+    decoding: dict,
+    fmt: str,
+    device: str,
+    batch_size: int,
+    overwrite: bool,
+    confidence: bool,
+    log: Path | None,
+    progress: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[int, int, int]:
     """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .imageio import is_grayscale, open_image
-    from .inference import colorize_many, confidence_map, load_model
+    from .inference import analyse, colorize_many, load_model
 
     if fmt not in ("png", "jpg", "same"):
         raise ChromatizeError(f"--format takes png, jpg or same, got {fmt!r}")
+    m = load_model(model, device=device)
+    decoding = m.check_decoding(decoding)
+    if confidence and "confidence" not in m.family.offers:
+        raise ChromatizeError(f"--confidence: the {m.card.family} model gives no confidence map")
     check_writable(out)
     jobs, bad = expand_inputs(inputs, out, fmt)
-    m = load_model(model, device=device)
     con = Console(stderr=True, soft_wrap=True)
     logf = open(log, "a") if log else None
     done = skipped = failed = 0
 
     def record(src, dst, status, reason="", secs=0.0):
         if logf:
-            logf.write(json.dumps({"input": str(src), "output": str(dst) if dst else None, "status": status,
-                                   "reason": reason, "seconds": round(secs, 4)}) + "\n")
+            logf.write(
+                json.dumps(
+                    {
+                        "input": str(src),
+                        "output": str(dst) if dst else None,
+                        "status": status,
+                        "reason": reason,
+                        "seconds": round(secs, 4),
+                    }
+                )
+                + "\n"
+            )
             logf.flush()
 
     for arg, reason in bad:
         con.print(f"[red]failed[/red] {arg}: {reason}", highlight=False)
         record(arg, None, "failed", reason)
         failed += 1
-    with Progress(TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=con, disable=not progress, transient=True) as bar:
+    with Progress(
+        TextColumn("colorizing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=con,
+        disable=not progress,
+        transient=True,
+    ) as bar:
         task = bar.add_task("", total=len(jobs))
         for k in range(0, len(jobs), max(batch_size, 1)):
             loaded = []
-            for j in jobs[k:k + max(batch_size, 1)]:
+            for j in jobs[k : k + max(batch_size, 1)]:
                 t0 = time.perf_counter()
                 if j.dst.exists() and not overwrite:
                     skipped += 1
@@ -143,21 +149,28 @@ def run_batch(inputs: list[str], out: Path, model: str | None, render_size: int 
                 if img.info.get("chromatize_note"):
                     con.print(f"[yellow]note[/yellow] {j.src}: {img.info['chromatize_note']}", highlight=False)
                 if not is_grayscale(img):
-                    con.print(f"[yellow]warning[/yellow] {j.src}: already colour; colourized from its lightness",
-                              highlight=False)
+                    con.print(
+                        f"[yellow]warning[/yellow] {j.src}: already colour; colourized from its lightness",
+                        highlight=False,
+                    )
                 loaded.append((j, img, time.perf_counter() - t0))
             if not loaded:
                 continue
             t1 = time.perf_counter()
-            results = colorize_many([img for _, img, _ in loaded], m, temperature, render_size, batch_size)
+            if confidence:  # one network run per image gives both the colour and the confidence map
+                views = [analyse(img, m, render_size=render_size, **decoding) for _, img, _ in loaded]
+                results = [v.image() for v in views]
+            else:
+                results = colorize_many(
+                    [img for _, img, _ in loaded], m, render_size=render_size, batch_size=batch_size, **decoding
+                )
             share = (time.perf_counter() - t1) / len(loaded)
-            for (j, img, secs), result in zip(loaded, results):
+            for n, ((j, img, secs), result) in enumerate(zip(loaded, results)):
                 t2 = time.perf_counter()
                 try:
                     save_image(result, j.dst, fmt, img.format)
-                    if confidence and m.family == "classification":
-                        conf = confidence_map(img, m, render_size)
-                        save_image(conf, j.dst.with_name(j.dst.stem + ".confidence.png"), "png")
+                    if confidence:
+                        save_image(views[n].confidence(), j.dst.with_name(j.dst.stem + ".confidence.png"), "png")
                     done += 1
                     record(j.src, j.dst, "ok", "", secs + share + time.perf_counter() - t2)
                 except (ChromatizeError, OSError) as e:

@@ -1,0 +1,192 @@
+"""What every model family provides: options, network, training step, decoding and inference defaults.
+
+A family owns everything that differs between model kinds, so callers (training, inference, the CLI,
+evaluation, the demo) ask the family instead of comparing names. A `Prediction` is one network run on
+a batch; colour, confidence and alternative colourings are views of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ChromatizeError
+
+if TYPE_CHECKING:
+    import lightning as L
+
+
+@dataclass(frozen=True)
+class Option:
+    """One typed option with its default, help text and allowed values."""
+
+    default: Any
+    help: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, family: str, name: str, value: Any) -> Any:
+        """``value`` converted to the default's type, or ChromatizeError naming the option."""
+        kind = type(self.default) if self.default is not None else str
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                v = value.lower() in ("true", "1", "yes")
+            elif kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            else:
+                v = kind(value)
+        except (TypeError, ValueError):
+            raise ChromatizeError(f"{family} option {name}: expected {kind.__name__}, got {value!r}") from None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ChromatizeError(f"{family} option {name}: must be a finite number, got {value!r}")
+        if self.choices is not None and v not in self.choices:
+            raise ChromatizeError(
+                f"{family} option {name}: choose one of {', '.join(map(str, self.choices))}, got {value!r}"
+            )
+        if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
+            raise ChromatizeError(f"{family} option {name}: must lie in [{self.low}, {self.high}], got {value!r}")
+        return v
+
+
+def check_options(family: str, spec: dict[str, Option], given: dict[str, Any], what: str) -> dict[str, Any]:
+    """Defaults of ``spec`` updated with ``given`` (checked); unknown names raise ChromatizeError."""
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        known = ", ".join(spec) or "none"
+        raise ChromatizeError(f"{family} takes no {what} {unknown[0]!r} (its {what}s: {known})")
+    return {
+        k: (o.check(family, k, given[k]) if k in given and given[k] is not None else o.default) for k, o in spec.items()
+    }
+
+
+class Prediction:
+    """One network run on normalised L ``[B,1,h,w]``; chroma and extras are computed from it."""
+
+    offers: ClassVar[frozenset[str]] = frozenset()
+
+    def chroma(self, **decoding: Any) -> torch.Tensor:
+        """Chroma ``[B,2,h,w]`` (normalised units) with the given decoding options."""
+        raise NotImplementedError
+
+    def confidence(self) -> torch.Tensor:
+        """Per-pixel confidence ``[B,1,h,w]`` in [0,1]."""
+        raise ChromatizeError("this model gives no confidence map")
+
+    def alternatives(self, n: int = 3, seed: int = 0, **decoding: Any) -> list[torch.Tensor]:
+        """``n`` alternative chroma maps ``[B,2,h,w]``."""
+        raise ChromatizeError("this model gives no alternative colourings")
+
+
+class ChromaPrediction(Prediction):
+    """A network that outputs chroma directly (regression, GAN generator)."""
+
+    def __init__(self, chroma: torch.Tensor):
+        self._chroma = chroma
+
+    def chroma(self, **decoding: Any) -> torch.Tensor:
+        return self._chroma
+
+
+class DistributionPrediction(Prediction):
+    """A network that scores chroma classes: annealed mean, top-probability confidence, sampled alternatives.
+
+    ``net`` provides ``adjusted(logits, **opts)`` (log-probabilities), ``decode(logp, temperature)`` and
+    ``to_full(map, l_n)`` (head resolution -> input resolution).
+    """
+
+    offers = frozenset({"confidence", "alternatives"})
+
+    def __init__(self, net: nn.Module, logits: torch.Tensor, l_n: torch.Tensor, defaults: dict[str, Any]):
+        self.net, self.logits, self.l_n, self.defaults = net, logits.float(), l_n, defaults
+
+    def _opts(self, decoding: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        d = {**self.defaults, **{k: v for k, v in decoding.items() if v is not None}}
+        return float(d.pop("temperature")), d
+
+    def chroma(self, **decoding: Any) -> torch.Tensor:
+        t, adj = self._opts(decoding)
+        return self.net.to_full(self.net.decode(self.net.adjusted(self.logits, **adj), t), self.l_n)
+
+    def confidence(self) -> torch.Tensor:
+        """Top probability of the model's own distribution, rescaled so that 1/K -> 0 and 1 -> 1."""
+        k = self.logits.shape[1]
+        top = torch.softmax(self.logits, 1).amax(1, keepdim=True)
+        return self.net.to_full(((top - 1.0 / k) / (1 - 1.0 / k)).clamp(0, 1), self.l_n)
+
+    def alternatives(self, n: int = 3, seed: int = 0, grid: int = 3, **decoding: Any) -> list[torch.Tensor]:
+        """Gumbel-perturbed decodings; the noise is constant over a ``grid`` x ``grid`` field (bilinearly
+        smoothed) so whole regions change colour together instead of pixels flickering."""
+        t, adj = self._opts(decoding)
+        logp = self.net.adjusted(self.logits, **adj)
+        gen = torch.Generator().manual_seed(seed)
+        outs = []
+        for _ in range(n):
+            u = torch.rand(1, logp.shape[1], grid, grid, generator=gen).clamp(1e-6, 1 - 1e-6)
+            g = F.interpolate(-torch.log(-torch.log(u)), size=logp.shape[-2:], mode="bilinear", align_corners=False)
+            outs.append(self.net.to_full(self.net.decode(logp + g.to(logp.device), max(t, 0.05)), self.l_n))
+        return outs
+
+
+class Family:
+    """Base class: one subclass per model kind, registered in `registry`."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}  # architecture options (stored in the card)
+    train_options: ClassVar[dict[str, Option]] = {}  # family-specific training options
+    decoding: ClassVar[dict[str, Option]] = {}  # inference knobs (temperature, ...) with their defaults
+    offers: ClassVar[frozenset[str]] = frozenset()  # extras of its predictions: confidence, alternatives
+    default_render_size: ClassVar[int] = 128
+    manual_optimization: ClassVar[bool] = False
+
+    def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        return check_options(self.name, self.options, given, "option")
+
+    def check_train_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        return check_options(self.name, self.train_options, given, "training option")
+
+    def check_decoding(self, given: dict[str, Any]) -> dict[str, Any]:
+        return check_options(self.name, self.decoding, given, "decoding option")
+
+    # -- network
+    def build(self, options: dict[str, Any]) -> nn.Module:
+        raise NotImplementedError
+
+    def predict(self, net: nn.Module, l_n: torch.Tensor, defaults: dict[str, Any]) -> Prediction:
+        """Run the network once on ``l_n``; ``defaults`` are the card's decoding values."""
+        return ChromaPrediction(net(l_n).float())
+
+    # -- training
+    def init_training(self, net: nn.Module, train_images: Any, space: str, opts: dict[str, Any], run: Any) -> None:
+        """Before the first step of a fresh run (not a resume, not ``--init``): palettes, priors, pretrained
+        weights. ``train_images`` is a callable giving ``n`` RGB training images ``[n,3,S,S]``."""
+
+    def extra_modules(self, opts: dict[str, Any]) -> dict[str, nn.Module]:
+        """Networks trained beside the model (a discriminator) and saved in checkpoints only."""
+        return {}
+
+    def training_step(self, module: L.LightningModule, l_n: torch.Tensor, ab_n: torch.Tensor) -> dict[str, Any]:
+        """Losses for one batch; ``loss`` is optimised (automatic optimisation)."""
+        raise NotImplementedError
+
+    def configure_optimizers(self, module: L.LightningModule) -> Any:
+        return None  # the Lightning module's default: AdamW over `param_groups`, warm-up and cosine decay
+
+    def param_groups(self, net: nn.Module, opts: dict[str, Any]) -> list[dict[str, Any]]:
+        """Parameter groups for the default optimiser (``lr_scale`` multiplies the learning rate)."""
+        return [{"params": list(net.parameters()), "lr_scale": 1.0}]
+
+    def validation_logs(self, net: nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
+    def curve_keys(self) -> list[str]:
+        """Per-step training logs drawn in ``curves.png``."""
+        return ["train_loss_step"]

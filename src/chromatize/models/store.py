@@ -1,0 +1,72 @@
+"""Model folders: ``config.json`` (the model card) + ``model.safetensors``, written and rebuilt.
+
+Nothing is ever unpickled: weights load through safetensors only, and must be finite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ChromatizeError
+from .card import ModelCard
+
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+KEEP_FP32 = ("palette", "centres", "log_prior", "prior")  # decoding tables stay exact
+
+
+def save_model_dir(net: nn.Module, card: ModelCard | dict, out: str | Path, half: bool = False) -> Path:
+    """Write ``model.safetensors`` (fp16 when ``half``) and the card that `load_model_dir` rebuilds."""
+    from safetensors.torch import save_file
+
+    from ..imageio import atomic_write
+
+    card = ModelCard.from_dict(card) if isinstance(card, dict) else card.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.half() if half and v.is_floating_point() and not k.endswith(KEEP_FP32) else v).contiguous().cpu()
+        for k, v in net.state_dict().items()
+    }
+    atomic_write(out / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"family": card.family}))
+    card.write(out / CONFIG)
+    return out
+
+
+def load_model_dir(path: str | Path) -> tuple[nn.Module, ModelCard]:
+    """Rebuild a model from a folder holding ``config.json`` and ``model.safetensors``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.is_file():
+        if path.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".bin"):
+            raise ChromatizeError(f"{path}: pickle-based weights are refused; give a folder with {WEIGHTS}")
+        path = path.parent
+    cfg_path, w_path = path / CONFIG, path / WEIGHTS
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise ChromatizeError(f"{path}: not a model folder (needs {CONFIG} and {WEIGHTS})")
+    card = ModelCard.read(cfg_path)
+    net = card.family_obj.build(card.options)
+    try:
+        state = load_file(str(w_path))
+    except (SafetensorError, OSError) as e:
+        raise ChromatizeError(f"{w_path}: not a safetensors file ({e})") from None
+    own = net.state_dict()
+    bad = [k for k in own if k not in state or state[k].shape != own[k].shape]
+    if bad or set(state) - set(own):
+        raise ChromatizeError(
+            f"{w_path}: weights do not match the {card.family} architecture in {CONFIG} "
+            f"(first mismatch: {(bad or sorted(set(state) - set(own)))[0]})"
+        )
+    nonfinite = [
+        k
+        for k, v in state.items()
+        if v.is_floating_point() and not torch.isfinite(v.float()).all() and not k.endswith("log_prior")
+    ]
+    if nonfinite:
+        raise ChromatizeError(f"{w_path}: weights hold NaN or infinite values ({nonfinite[0]}); the file is damaged")
+    net.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return net.eval(), card
