@@ -31,6 +31,6 @@ def test_every_subcommand_has_help_with_example_and_out():
 
     r = CliRunner().invoke(app, ["--help"])
     assert r.exit_code == 0 and "Example:" in r.output
-    for cmd in ["prepare", "train", "colorize", "models", "evaluate", "palette", "demo"]:
+    for cmd in ["prepare", "train", "colorize", "models", "evaluate", "palette", "tune", "demo"]:
         r = CliRunner().invoke(app, [cmd, "--help"])
         assert r.exit_code == 0 and "Example:" in r.output and "--out" in r.output, cmd

@@ -1,19 +1,25 @@
 """Colouring many files: input expansion, output mapping, skip/resume, per-file isolation, logging.
 
-The CLI's `colorize` command and the demo call it; it is a library module (no printing but through
-the console it is given).
+The CLI's `colorize` command and the cluster workers call it; nothing here is specific to a front end.
+Rules: an input is never written; an output path is unique per input; a file that is not ours is never
+replaced; whatever goes wrong with one file is that file's reported failure and the batch goes on.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import math
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ChromatizeError
-from .imageio import DEFAULT_MAX_PIXELS, FORMATS, IMAGE_SUFFIXES, check_writable, save_image
+from .imageio import DEFAULT_MAX_PIXELS, FORMATS, IMAGE_SUFFIXES, check_writable, is_ours, save_image
+
+PART_GLOB = ".*.part"  # temporary files of `imageio.atomic_write`
 
 
 @dataclass
@@ -22,30 +28,75 @@ class Job:
     dst: Path
 
 
-def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], list[tuple[str, str]]]:
-    """Files, folders (recursive, mirrored under OUT) and globs -> jobs; plus (input, reason) for bad args."""
-    jobs, bad, seen = [], [], {}
-    out_r = out.resolve()
+@dataclass
+class Outcome:
+    """What happened to one input: ``ok``, ``skipped`` or ``failed`` (with a one-line reason)."""
 
-    def suffix(p: Path) -> str:
-        return p.suffix if fmt == "same" else FORMATS[fmt][1]
+    src: str
+    dst: str | None
+    status: str
+    reason: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> str:
+        d = {
+            "input": self.src,
+            "output": self.dst,
+            "status": self.status,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 4),
+        }
+        return json.dumps(d)
+
+
+def _resolve(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: keep the path as given, the reader reports it
+        return p.absolute()
+
+
+def output_suffix(src: Path, fmt: str) -> str:
+    """The output extension: png/jpg, or the input's own when Pillow can write that format (else .png)."""
+    if fmt != "same":
+        return FORMATS[fmt][1]
+    from PIL import Image
+
+    Image.init()
+    kind = Image.registered_extensions().get(src.suffix.lower())
+    return src.suffix if kind in Image.SAVE and kind not in ("XPM", "EPS", "PDF") else ".png"
+
+
+def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
+    """Files, folders (recursive, mirrored under OUT) and globs -> (jobs, bad arguments, notes).
+
+    Output names never collide: a second input that maps to the same output gets ``-2``, ``-3``...
+    before its extension (and a note says so).
+    """
+    jobs, bad, notes, taken = [], [], [], set()
+    out_r = _resolve(out)
 
     def add(src: Path, rel: Path) -> None:
-        dst = out / rel.with_suffix(suffix(src))
-        key = str(dst.resolve())
-        if key in seen:  # a.jpg and a.png both given: keep both, the second as a.jpg.png
-            dst = out / rel.with_name(rel.name + suffix(src))
-            key = str(dst.resolve())
-        seen[key] = src
+        dst = out / rel.with_suffix(output_suffix(src, fmt))
+        n = 1
+        while str(_resolve(dst)).lower() in taken:
+            n += 1
+            dst = out / rel.with_name(f"{rel.stem}-{n}{output_suffix(src, fmt)}")
+        if n > 1:
+            notes.append(f"{src}: output named {dst.name} (another input maps to the same name)")
+        taken.add(str(_resolve(dst)).lower())
         jobs.append(Job(src, dst))
 
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
+            if _resolve(p) == out_r:
+                raise ChromatizeError(f"-o/--out {out} is an input folder; choose another output folder")
             files = sorted(
                 q
                 for q in p.rglob("*")
-                if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir() and out_r not in q.resolve().parents
+                if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir() and out_r not in _resolve(q).parents
             )
             for q in files:
                 add(q, q.relative_to(p))
@@ -58,126 +109,233 @@ def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], li
             for m in matches:
                 if not Path(m).is_dir():
                     add(Path(m), Path(Path(m).name))
-    inputs_r = {str(j.src.resolve()) for j in jobs}
+    inputs_r = {str(_resolve(j.src)) for j in jobs}
     for j in jobs:
-        if str(j.dst.resolve()) in inputs_r:
+        if str(_resolve(j.dst)) in inputs_r:
             raise ChromatizeError(f"output {j.dst} would overwrite an input; choose another -o/--out")
-    return jobs, bad
+    return jobs, bad, notes
+
+
+def check_log_path(log: Path, jobs: list[Job]) -> None:
+    """The JSON log must not be an input or an image, and its folder must exist."""
+    if not _resolve(log).parent.is_dir():
+        raise ChromatizeError(f"--log {log}: its folder does not exist")
+    if log.is_dir():
+        raise ChromatizeError(f"--log {log}: is a folder; give a file name")
+    if str(_resolve(log)) in {str(_resolve(j.src)) for j in jobs} or log.suffix.lower() in IMAGE_SUFFIXES:
+        raise ChromatizeError(f"--log {log}: is an input image; give a .jsonl file")
+
+
+def clean_stale_parts(out: Path) -> int:
+    """Remove temporary files a killed run of ours left in ``out`` (hidden ``.NAME.XXXX.part``)."""
+    n = 0
+    for p in out.rglob(PART_GLOB):
+        try:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return text if isinstance(e, ChromatizeError) else f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def check_batch_options(fmt: str, batch_size: int, max_pixels: float) -> None:
+    if fmt not in ("png", "jpg", "same"):
+        raise ChromatizeError(f"--format takes png, jpg or same, got {fmt!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ChromatizeError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    if not (isinstance(max_pixels, (int, float)) and math.isfinite(max_pixels) and max_pixels >= 1):
+        raise ChromatizeError(f"--max-megapixels must be a positive finite number, got {max_pixels!r}")
+
+
+class Colourer:
+    """Colours jobs with one loaded model; every failure stays with its file."""
+
+    def __init__(
+        self,
+        model,
+        decoding: dict,
+        render_size: int | None,
+        fmt: str,
+        batch_size: int,
+        overwrite: bool,
+        confidence: bool,
+        max_pixels: int,
+        warn: Callable[[str], None],
+    ):
+        self.m, self.decoding, self.render_size, self.fmt = model, decoding, render_size, fmt
+        self.batch_size, self.overwrite, self.confidence = batch_size, overwrite, confidence
+        self.max_pixels, self.warn = max_pixels, warn
+
+    def _load(self, j: Job) -> tuple[Outcome | None, object]:
+        from .imageio import is_grayscale, open_image
+
+        t0 = time.perf_counter()
+        if j.dst.exists() or j.dst.is_symlink():
+            if not is_ours(j.dst):
+                why = "exists and was not written by chromatize; refusing to replace it (choose another -o)"
+                return Outcome(str(j.src), None, "failed", f"output {j.dst} {why}"), None
+            if not self.overwrite:
+                return Outcome(str(j.src), str(j.dst), "skipped", "output exists (use --overwrite)"), None
+        try:
+            img = open_image(j.src, max_pixels=self.max_pixels)
+            if img.info.get("chromatize_note"):
+                self.warn(f"[yellow]note[/yellow] {j.src}: {img.info['chromatize_note']}")
+            if not is_grayscale(img):
+                self.warn(f"[yellow]warning[/yellow] {j.src}: already colour; colourized from its lightness")
+        except Exception as e:  # noqa: BLE001 - any failure is this file's, reported in one line
+            return Outcome(str(j.src), None, "failed", _one_line(e), time.perf_counter() - t0), None
+        return None, (img, time.perf_counter() - t0)
+
+    def _colour(self, imgs: list) -> list:
+        """Results (image, confidence or None) or the exception, per image; a group that fails is retried
+        one image at a time so a bad file cannot take its neighbours down."""
+        from .inference import analyse, colorize_many
+
+        def single(img):
+            try:
+                if self.confidence:
+                    v = analyse(img, self.m, render_size=self.render_size, **self.decoding)
+                    return v.image(), v.confidence()
+                return colorize_many([img], self.m, render_size=self.render_size, **self.decoding)[0], None
+            except Exception as e:  # noqa: BLE001
+                return e
+
+        if self.confidence or len(imgs) == 1:
+            return [single(i) for i in imgs]
+        try:
+            outs = colorize_many(
+                imgs, self.m, render_size=self.render_size, batch_size=self.batch_size, **self.decoding
+            )
+            return [(o, None) for o in outs]
+        except Exception:  # noqa: BLE001
+            return [single(i) for i in imgs]
+
+    def run(self, jobs: list[Job]) -> list[Outcome]:
+        """Colour ``jobs`` (one chunk) and write the outputs; one outcome per job, in order."""
+        results: dict[int, Outcome] = {}
+        loaded = []
+        for n, j in enumerate(jobs):
+            early, got = self._load(j)
+            if early is not None:
+                results[n] = early
+            else:
+                loaded.append((n, j, *got))
+        t1 = time.perf_counter()
+        coloured = self._colour([img for _, _, img, _ in loaded]) if loaded else []
+        share = (time.perf_counter() - t1) / max(len(loaded), 1)
+        for (n, j, img, secs), res in zip(loaded, coloured):
+            t2 = time.perf_counter()
+            try:
+                if isinstance(res, BaseException):
+                    raise res
+                out, conf = res
+                notes = save_image(out, j.dst, self.fmt, getattr(img, "format", None))
+                if conf is not None:
+                    save_image(conf, j.dst.with_name(j.dst.stem + ".confidence.png"), "png")
+                results[n] = Outcome(str(j.src), str(j.dst), "ok", "", secs + share + time.perf_counter() - t2, notes)
+            except Exception as e:  # noqa: BLE001 - reading, colouring, metadata or writing: this file's failure
+                results[n] = Outcome(str(j.src), None, "failed", _one_line(e), secs + share)
+        return [results[n] for n in range(len(jobs))]
 
 
 def run_batch(
     inputs: list[str],
     out: Path,
-    model: str | None,
-    render_size: int | None,
-    decoding: dict,
-    fmt: str,
-    device: str,
-    batch_size: int,
-    overwrite: bool,
-    confidence: bool,
-    log: Path | None,
+    model: str | None = None,
+    render_size: int | None = None,
+    decoding: dict | None = None,
+    fmt: str = "png",
+    device: str = "auto",
+    batch_size: int = 8,
+    overwrite: bool = False,
+    confidence: bool = False,
+    log: Path | None = None,
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    cluster: str | None = None,
+    engine: str = "torch",
 ) -> tuple[int, int, int]:
     """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .imageio import is_grayscale, open_image
-    from .inference import analyse, colorize_many, load_model
+    from .inference import check_render_size, load_model
 
-    if fmt not in ("png", "jpg", "same"):
-        raise ChromatizeError(f"--format takes png, jpg or same, got {fmt!r}")
-    m = load_model(model, device=device)
-    decoding = m.check_decoding(decoding)
+    check_batch_options(fmt, batch_size, max_pixels)
+    if render_size is not None:
+        check_render_size(render_size)
+    m = load_model(model, device=device, engine=engine)
+    decoding = m.check_decoding(decoding or {})
     if confidence and "confidence" not in m.family.offers:
         raise ChromatizeError(f"--confidence: the {m.card.family} model gives no confidence map")
+    jobs, bad, notes = expand_inputs(inputs, out, fmt)
+    if log is not None:
+        check_log_path(log, jobs)
     check_writable(out)
-    jobs, bad = expand_inputs(inputs, out, fmt)
+    clean_stale_parts(out)
     con = Console(stderr=True, soft_wrap=True)
-    logf = open(log, "a") if log else None
-    done = skipped = failed = 0
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    with open(log, "a") if log else open(os.devnull, "w") as logf:
 
-    def record(src, dst, status, reason="", secs=0.0):
-        if logf:
-            logf.write(
-                json.dumps(
-                    {
-                        "input": str(src),
-                        "output": str(dst) if dst else None,
-                        "status": status,
-                        "reason": reason,
-                        "seconds": round(secs, 4),
-                    }
+        def record(o: Outcome) -> None:
+            counts[o.status] += 1
+            if o.status == "failed":
+                con.print(
+                    f"[red]failed[/red] {o.src}: {o.reason}"
+                    if not o.reason.startswith(o.src)
+                    else f"[red]failed[/red] {o.reason}",
+                    highlight=False,
                 )
-                + "\n"
-            )
+            for note in o.notes:
+                con.print(f"[yellow]note[/yellow] {o.src}: {note}", highlight=False)
+            logf.write(o.as_json() + "\n")
             logf.flush()
 
-    for arg, reason in bad:
-        con.print(f"[red]failed[/red] {arg}: {reason}", highlight=False)
-        record(arg, None, "failed", reason)
-        failed += 1
-    with Progress(
-        TextColumn("colorizing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=con,
-        disable=not progress,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("", total=len(jobs))
-        for k in range(0, len(jobs), max(batch_size, 1)):
-            loaded = []
-            for j in jobs[k : k + max(batch_size, 1)]:
-                t0 = time.perf_counter()
-                if j.dst.exists() and not overwrite:
-                    skipped += 1
-                    record(j.src, j.dst, "skipped", "output exists (use --overwrite)")
+        for note in notes:
+            con.print(f"[yellow]note[/yellow] {note}", highlight=False)
+        for arg, reason in bad:
+            record(Outcome(arg, None, "failed", reason))
+        columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=con, disable=not progress, transient=True) as bar:
+            task = bar.add_task("", total=len(jobs))
+            if cluster:
+                from .cluster import run_on_cluster
+
+                spec = {
+                    "model": str(m.name),
+                    "device": device,
+                    "decoding": decoding,
+                    "render_size": render_size,
+                    "fmt": fmt,
+                    "batch_size": batch_size,
+                    "overwrite": overwrite,
+                    "confidence": confidence,
+                    "max_pixels": max_pixels,
+                }
+                for o in run_on_cluster(cluster, jobs, spec):
+                    record(o)
                     bar.advance(task)
-                    continue
-                try:
-                    img = open_image(j.src, max_pixels=max_pixels)
-                except ChromatizeError as e:
-                    failed += 1
-                    con.print(f"[red]failed[/red] {e}", highlight=False)
-                    record(j.src, None, "failed", str(e), time.perf_counter() - t0)
-                    bar.advance(task)
-                    continue
-                if img.info.get("chromatize_note"):
-                    con.print(f"[yellow]note[/yellow] {j.src}: {img.info['chromatize_note']}", highlight=False)
-                if not is_grayscale(img):
-                    con.print(
-                        f"[yellow]warning[/yellow] {j.src}: already colour; colourized from its lightness",
-                        highlight=False,
-                    )
-                loaded.append((j, img, time.perf_counter() - t0))
-            if not loaded:
-                continue
-            t1 = time.perf_counter()
-            if confidence:  # one network run per image gives both the colour and the confidence map
-                views = [analyse(img, m, render_size=render_size, **decoding) for _, img, _ in loaded]
-                results = [v.image() for v in views]
+                clean_stale_parts(out)  # temporary files of workers that died mid-write
             else:
-                results = colorize_many(
-                    [img for _, img, _ in loaded], m, render_size=render_size, batch_size=batch_size, **decoding
+                worker = Colourer(
+                    m,
+                    decoding,
+                    render_size,
+                    fmt,
+                    batch_size,
+                    overwrite,
+                    confidence,
+                    max_pixels,
+                    lambda msg: con.print(msg, highlight=False),
                 )
-            share = (time.perf_counter() - t1) / len(loaded)
-            for n, ((j, img, secs), result) in enumerate(zip(loaded, results)):
-                t2 = time.perf_counter()
-                try:
-                    save_image(result, j.dst, fmt, img.format)
-                    if confidence:
-                        save_image(views[n].confidence(), j.dst.with_name(j.dst.stem + ".confidence.png"), "png")
-                    done += 1
-                    record(j.src, j.dst, "ok", "", secs + share + time.perf_counter() - t2)
-                except (ChromatizeError, OSError) as e:
-                    failed += 1
-                    con.print(f"[red]failed[/red] {j.src}: {e}", highlight=False)
-                    record(j.src, None, "failed", str(e), secs + share)
-                bar.advance(task)
-    if logf:
-        logf.close()
-    return done, skipped, failed
+                for k in range(0, len(jobs), batch_size):
+                    for o in worker.run(jobs[k : k + batch_size]):
+                        record(o)
+                        bar.advance(task)
+    return counts["ok"], counts["skipped"], counts["failed"]

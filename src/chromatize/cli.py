@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,8 +20,20 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"chromatize {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Colour grayscale photographs."""
 
 
@@ -214,6 +227,11 @@ def colorize(
     confidence: Annotated[bool, typer.Option(help="Also write <name>.confidence.png (distribution models).")] = False,
     log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per file to this file.")] = None,
     max_megapixels: Annotated[float, typer.Option(help="Refuse larger images (checked before decoding).")] = 100.0,
+    engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
+    cluster: Annotated[
+        Optional[str],
+        typer.Option(help="Dask scheduler address (tcp://host:8786) or local[:N] worker processes (extra: cluster)."),
+    ] = None,
 ) -> None:
     """Colour grayscale photos; never touches the inputs, skips finished outputs.
 
@@ -227,20 +245,24 @@ def colorize(
         inputs.append(str(Path(__file__).resolve().parent / "examples" / "brooklyn_bridge_1880s.jpg"))
     if not inputs:
         _die("give images, folders or globs to colorize (or --example)")
+    if not (math.isfinite(max_megapixels) and max_megapixels > 0):
+        _die(f"--max-megapixels must be a positive finite number, got {max_megapixels}")
     done, skipped, failed = run_batch(
         inputs,
         out,
-        model,
-        render_size,
-        {"temperature": temperature},
-        format,
-        device,
-        batch_size,
-        overwrite,
-        confidence,
-        log,
+        model=model,
+        render_size=render_size,
+        decoding={"temperature": temperature},
+        fmt=format,
+        device=device,
+        batch_size=batch_size,
+        overwrite=overwrite,
+        confidence=confidence,
+        log=log,
         progress=sys.stderr.isatty(),
         max_pixels=int(max_megapixels * 1e6),
+        cluster=cluster,
+        engine=engine,
     )
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:
@@ -358,6 +380,7 @@ def evaluate(
     temperature: Annotated[
         Optional[float], typer.Option(help="Temperature override (models that decode a distribution).")
     ] = None,
+    engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
 ) -> None:
     """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
 
@@ -383,9 +406,60 @@ def evaluate(
     from .evaluate.run import evaluate as run_eval
     from .evaluate.run import table
 
-    res = run_eval(data, model, limit, seed, render_size, out, progress=sys.stderr.isatty(), temperature=temperature)
+    res = run_eval(
+        data, model, limit, seed, render_size, out, progress=sys.stderr.isatty(), engine=engine, temperature=temperature
+    )
     typer.echo(table(res))
     typer.echo(f"{res['images']} images ({res['skipped_grayscale']} grayscale skipped) -> {out}/metrics.json")
+
+
+@app.command()
+def tune(
+    model: Annotated[str, typer.Option(help="Model folder (a run folder) whose card gets the chosen defaults.")],
+    data: Annotated[list[str], typer.Option(help="Prepared folder(s): their val split, carved from training data.")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also write every row as JSON here.")] = None,
+    temperature: Annotated[
+        str, typer.Option(help="Temperatures to try (comma-separated).")
+    ] = "0.2,0.3,0.4,0.5,0.7,1.0",
+    rebalance: Annotated[
+        Optional[str], typer.Option(help="Logit adjustments to try (efficientnet_unet), e.g. 0,0.5,1.")
+    ] = None,
+    render_size: Annotated[str, typer.Option(help="Render sizes to try (comma-separated).")] = "128,192,256",
+    limit: Annotated[int, typer.Option(help="Validation images in all.")] = 1000,
+    write: Annotated[bool, typer.Option(help="Store the chosen values in the model card.")] = False,
+) -> None:
+    """Choose decoding defaults and render size on a carved validation split; optionally write them to the card.
+
+    Example: chromatize tune --model runs/eff --data prepared/ --rebalance 0,0.5,1 --write -o tune.json
+    """
+    from .evaluate.tune import tune as run_tune
+    from .evaluate.tune import write_choice
+    from .imageio import atomic_write_text
+
+    def floats(text: str, name: str) -> list[float]:
+        try:
+            vals = [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            _die(f"--{name} takes comma-separated numbers, got {text!r}")
+        if not vals:
+            _die(f"--{name} needs at least one value")
+        return vals
+
+    grid: dict = {"temperature": floats(temperature, "temperature")}
+    if rebalance:
+        grid["rebalance"] = floats(rebalance, "rebalance")
+    sizes = [int(x) for x in floats(render_size, "render-size")]
+    rows, chosen = run_tune(model, data, grid, sizes, limit, progress=sys.stderr.isatty())
+    keys = [k for k in rows[0] if k not in ("images",)]
+    typer.echo("  ".join(f"{k:>10s}" for k in keys))
+    for r in rows:
+        mark = "  <- chosen" if r is chosen else ""
+        typer.echo("  ".join(f"{r[k]:10.3f}" if isinstance(r[k], float) else f"{r[k]:>10}" for k in keys) + mark)
+    if out:
+        atomic_write_text(out, json.dumps({"rows": rows, "chosen": chosen}, indent=2))
+    if write:
+        write_choice(model, chosen, [Path(d).name for d in data])
+        typer.echo(f"defaults written to {Path(model) / 'config.json'}")
 
 
 @app.command()

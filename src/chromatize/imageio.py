@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 import warnings
@@ -51,12 +52,16 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
             raise ImageReadError(f"{label}: not a regular file")
         if size == 0:
             raise ImageReadError(f"{label}: empty file (0 bytes)")
+        if not os.access(path, os.R_OK):
+            raise ImageReadError(f"{label}: permission denied (the file cannot be read)")
         fp = path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = Image.open(fp)
             w, h = img.size
+            if w * h == 0:
+                raise ImageReadError(f"{label}: has no pixels ({w}x{h})")
             if w * h > max_pixels:
                 raise ImageReadError(
                     f"{label}: too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit {max_pixels / 1e6:.0f} MP)"
@@ -101,6 +106,10 @@ def _to_srgb(img: Image.Image) -> Image.Image:
 
 def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """Separate an alpha channel (kept and put back on output) from the colour part."""
+    if img.mode in ("L", "RGB") and "transparency" in img.info:  # a tRNS transparent colour (PNG)
+        base = img.copy()
+        base.info.pop("transparency", None)
+        return base, img.convert("RGBA").getchannel("A")
     if img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA") if img.mode != "LA" else img
         alpha = rgba.getchannel("A")
@@ -182,19 +191,66 @@ def check_writable(out: Path) -> None:
         raise ChromatizeError(f"cannot write to output folder {out}: {e.strerror or e}") from None
 
 
-def save_image(img: Image.Image, dst: Path, fmt: str, src_format: str | None = None) -> None:
+def srgb_icc() -> bytes:
+    """littleCMS's sRGB profile with its creation time zeroed, so equal images give equal files."""
+    icc = bytearray(ImageCms.ImageCmsProfile(_SRGB).tobytes())
+    icc[24:36] = bytes(12)  # ICC header dateTimeNumber
+    return bytes(icc)
+
+
+SOFTWARE_TAG = 0x0131  # EXIF "Software": marks the files we write, so we never replace someone else's
+MARK = "chromatize"
+
+
+def is_ours(path: Path) -> bool:
+    """True when ``path`` is an image that chromatize wrote (its EXIF Software tag says so)."""
+    try:
+        with Image.open(path) as im:
+            return str(im.getexif().get(SOFTWARE_TAG, "")).startswith(MARK)
+    except Exception:  # noqa: BLE001 - unreadable, not an image, a folder: not ours
+        return False
+
+
+def _dpi(info: dict) -> tuple[float, float] | None:
+    """The input's DPI when it is sane (finite, 1..100000), else None (then it is not copied)."""
+    d = info.get("dpi")
+    try:
+        x, y = float(d[0]), float(d[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (x, y) if all(math.isfinite(v) and 1 <= v <= 100_000 for v in (x, y)) else None
+
+
+def save_image(img: Image.Image, dst: Path, fmt: str, src_format: str | None = None) -> list[str]:
     """Save atomically as ``fmt`` (png, jpg, or same as ``src_format``), keeping EXIF (orientation reset:
-    it is applied) and DPI, tagged sRGB."""
+    it is applied) and DPI, tagged sRGB and marked as ours. Returns notes on metadata that could not be
+    kept (an EXIF block too large for JPEG, an impossible DPI)."""
+    from . import __version__
+
+    notes = []
     kind = FORMATS[fmt][0] if fmt != "same" else (src_format or "PNG")
-    if kind == "JPEG" and img.mode == "RGBA":
+    Image.init()
+    if kind not in Image.SAVE or kind in ("XPM", "EPS", "PDF"):
+        kind = "PNG"
+    if kind in ("JPEG", "BMP", "PPM", "GIF") and img.mode == "RGBA":
         img = img.convert("RGB")
-    kw: dict = {"icc_profile": ImageCms.ImageCmsProfile(_SRGB).tobytes()}
+    kw: dict = {"icc_profile": srgb_icc()}
     exif = img.getexif()
-    if exif:
-        exif[0x0112] = 1
-        kw["exif"] = exif.tobytes()
-    if "dpi" in img.info:
-        kw["dpi"] = img.info["dpi"]
+    exif[0x0112] = 1
+    exif[SOFTWARE_TAG] = f"{MARK} {__version__}"
+    blob = exif.tobytes()
+    if kind == "JPEG" and len(blob) > 65000:  # a JPEG APP1 segment holds at most 64 KB
+        notes.append(f"EXIF block of {len(blob) // 1024} KB does not fit in a JPEG; only the basic tags kept")
+        small = Image.Exif()
+        small[SOFTWARE_TAG] = exif[SOFTWARE_TAG]
+        blob = small.tobytes()
+    kw["exif"] = blob
+    dpi = _dpi(img.info)
+    if dpi:
+        kw["dpi"] = dpi
+    elif "dpi" in img.info:
+        notes.append(f"DPI {img.info['dpi']!r} is not a usable resolution; not copied")
     if kind == "JPEG":
         kw["quality"] = 95
     atomic_write(dst, lambda tmp: img.save(tmp, format=kind, **kw))
+    return notes

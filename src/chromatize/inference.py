@@ -50,6 +50,8 @@ class Colorizer:
     card: ModelCard
     name: str = ""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    engine: str = "torch"
+    runner: Any = None  # the engine's replacement for the network part (None: torch)
 
     @property
     def family(self) -> Family:
@@ -76,10 +78,10 @@ class Colorizer:
     @torch.no_grad()
     def predict(self, l_small: torch.Tensor) -> Prediction:
         """Run the network once on normalised L ``[B,1,h,w]``."""
-        return self.family.predict(self.net, l_small.to(self.device), self.decoding)
+        return self.family.predict(self.net, l_small.to(self.device), self.decoding, self.runner)
 
 
-_CACHE: dict[tuple[str, str], Colorizer] = {}
+_CACHE: dict[tuple[str, str, str], Colorizer] = {}
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -92,12 +94,17 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_model(name_or_dir: str | Path | None = None, device: str = "cpu") -> Colorizer:
-    """A shipped model by name (``None`` = the default) or a model/run folder; cached per process."""
+def load_model(name_or_dir: str | Path | None = None, device: str = "cpu", engine: str = "torch") -> Colorizer:
+    """A shipped model by name (``None`` = the default) or a model/run folder; cached per process.
+
+    ``engine``: ``torch`` (reference), ``openvino`` or ``auto`` (OpenVINO when installed and the model
+    converts); see `engines`.
+    """
+    from .engines import make_runner
     from .models.store import load_model_dir
 
     dev = resolve_device(device)
-    key = (str(name_or_dir), str(dev))
+    key = (str(name_or_dir), str(dev), engine)
     if key in _CACHE:
         return _CACHE[key]
     if name_or_dir is None:
@@ -110,7 +117,9 @@ def load_model(name_or_dir: str | Path | None = None, device: str = "cpu") -> Co
             raise ChromatizeError(f"no model {name_or_dir!r}: give a model folder or a shipped name ({names})")
         p = shipped[str(name_or_dir)]
     net, card = load_model_dir(p)
-    m = Colorizer(net.to(dev).eval(), card, name=str(name_or_dir), device=dev)
+    net = net.to(dev).eval()
+    used, runner = make_runner(engine, net, card.to_json(), dev)
+    m = Colorizer(net, card, name=str(name_or_dir), device=dev, engine=used, runner=runner)
     _CACHE[key] = m
     return m
 

@@ -122,6 +122,7 @@ def evaluate(
     render_size: int | None = None,
     out: str | Path | None = None,
     progress: bool = False,
+    engine: str = "torch",
     **decoding,
 ) -> dict:
     """Score every model (default: all shipped) and the gray baseline; write metrics.json/csv and a grid.
@@ -133,7 +134,7 @@ def evaluate(
     from ..inference import colorize_many, load_model, shipped_models
 
     names = models or list(shipped_models())
-    ms = [load_model(n) for n in names]  # fail on a bad name before the long work
+    ms = [load_model(n, engine=engine) for n in names]  # fail on a bad name before the long work
     truth, n_gray, n_bad = load_truth(data, limit, seed)
     if not truth:
         raise ChromatizeError(f"{data}: no colour images to evaluate")
@@ -158,6 +159,7 @@ def evaluate(
             rows[name] = {
                 **score([np.asarray(p.convert("RGB")) for p in preds], truths, gray_psnr),
                 "images_per_s": len(truth) / secs,
+                "engine": m.engine,
                 "decoding": m.check_decoding(decoding),
                 "render_size": render_size or m.render_size,
             }

@@ -67,6 +67,16 @@ def check_options(family: str, spec: dict[str, Option], given: dict[str, Any], w
     }
 
 
+def pad_to(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Pad ``[B,C,H,W]`` at the bottom/right to multiples of ``stride`` (reflect; replicate if too small)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph or pw:
+        mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x
+
+
 class Prediction:
     """One network run on normalised L ``[B,1,h,w]``; chroma and extras are computed from it."""
 
@@ -86,10 +96,10 @@ class Prediction:
 
 
 class ChromaPrediction(Prediction):
-    """A network that outputs chroma directly (regression, GAN generator)."""
+    """A network that outputs chroma directly (regression, GAN generator); ``chroma`` may be padded."""
 
-    def __init__(self, chroma: torch.Tensor):
-        self._chroma = chroma
+    def __init__(self, chroma: torch.Tensor, l_n: torch.Tensor):
+        self._chroma = chroma[..., : l_n.shape[-2], : l_n.shape[-1]]
 
     def chroma(self, **decoding: Any) -> torch.Tensor:
         return self._chroma
@@ -160,9 +170,18 @@ class Family:
     def build(self, options: dict[str, Any]) -> nn.Module:
         raise NotImplementedError
 
-    def predict(self, net: nn.Module, l_n: torch.Tensor, defaults: dict[str, Any]) -> Prediction:
-        """Run the network once on ``l_n``; ``defaults`` are the card's decoding values."""
-        return ChromaPrediction(net(l_n).float())
+    def predict(self, net: nn.Module, l_n: torch.Tensor, defaults: dict[str, Any], run=None) -> Prediction:
+        """Run the network once on ``l_n``; ``defaults`` are the card's decoding values.
+
+        The network part is ``net.raw`` on L padded to a multiple of ``net.stride``; an engine may supply
+        ``run`` (padded L -> the same tensor) instead. Pre- and post-processing stay here, identical.
+        """
+        x = pad_to(l_n, net.stride)
+        raw = run(x) if run is not None else net.raw(x)
+        return self.from_raw(net, raw.float(), l_n, defaults)
+
+    def from_raw(self, net: nn.Module, raw: torch.Tensor, l_n: torch.Tensor, defaults: dict[str, Any]) -> Prediction:
+        return ChromaPrediction(raw, l_n)
 
     # -- training
     def init_training(self, net: nn.Module, train_images: Any, space: str, opts: dict[str, Any], run: Any) -> None:

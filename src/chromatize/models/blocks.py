@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .base import pad_to
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1, k: int = 3) -> nn.Sequential:
@@ -20,14 +21,13 @@ def up_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class PaddedNet(nn.Module):
-    """Base: pads L to a multiple of the network's stride (reflect) and crops the output back."""
+    """Base: ``raw`` runs on L padded to a multiple of ``stride``; ``forward`` pads and crops back."""
 
     stride = 1
 
-    def pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.stride, (-w) % self.stride
-        if ph or pw:
-            mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return x, (h, w)
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, l_n: torch.Tensor) -> torch.Tensor:
+        h, w = l_n.shape[-2:]
+        return self.raw(pad_to(l_n, self.stride))[..., :h, :w]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DistributionPrediction, Family, Option
+from .base import DistributionPrediction, Family, Option, pad_to
 from .blocks import PaddedNet, conv_bn_relu, up_bn_relu
 from .palette import chroma_pixels, draw_palette, fit_palette, quantize, rebalance_weights
 
@@ -49,8 +49,7 @@ class ClassificationUNet(PaddedNet):
 
     def logits(self, l_n: torch.Tensor) -> torch.Tensor:
         """Class scores ``[B,K,H/s,W/s]`` at the head's resolution (input padded to a multiple of 8)."""
-        x, _ = self.pad(l_n)
-        x0 = self.inc(x)
+        x0 = self.inc(pad_to(l_n, self.stride))
         x1 = self.d1(x0)
         x2 = self.d2(x1)
         x3 = self.d3(x2)
@@ -83,6 +82,9 @@ class ClassificationUNet(PaddedNet):
             t = F.interpolate(t, size=(hp, wp), mode="bilinear", align_corners=False)
         return t[..., :h, :w]
 
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
+
     def forward(self, l_n: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """Chroma ``[B,2,H,W]``: decode at the head's resolution (cheap), then upsample."""
         return self.to_full(self.decode(self.logits(l_n), temperature), l_n)
@@ -106,8 +108,8 @@ class ClassificationFamily(Family):
     def build(self, options: dict[str, Any]) -> nn.Module:
         return ClassificationUNet(**self.check_options(options))
 
-    def predict(self, net, l_n, defaults):
-        return DistributionPrediction(net, net.logits(l_n), l_n, self.check_decoding(defaults))
+    def from_raw(self, net, raw, l_n, defaults):
+        return DistributionPrediction(net, raw, l_n, self.check_decoding(defaults))
 
     def init_training(self, net, train_images, space, opts, run) -> None:
         rgb = train_images(opts["palette_images"])

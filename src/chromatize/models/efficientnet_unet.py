@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import color
-from .base import DistributionPrediction, Family, Option
+from .base import DistributionPrediction, Family, Option, pad_to
 from .blocks import conv_bn_relu
 from .efficientnet_lite import VARIANTS, EfficientNetLiteEncoder, load_pretrained, pretrained_state
 
@@ -86,11 +86,7 @@ class EfficientNetUNet(nn.Module):
 
     def logits(self, l_n: torch.Tensor) -> torch.Tensor:
         """Bin scores at 1/4 of the (padded to a multiple of 32) input size."""
-        h, w = l_n.shape[-2:]
-        ph, pw = (-h) % self.stride, (-w) % self.stride
-        if ph or pw:
-            mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
-            l_n = F.pad(l_n, (0, pw, 0, ph), mode=mode)
+        l_n = pad_to(l_n, self.stride)
         f2, f4, f8, f16, f32 = self.encoder(l_n.expand(-1, 3, -1, -1))
         del f2
 
@@ -101,6 +97,9 @@ class EfficientNetUNet(nn.Module):
         y = self.dec8(up(y, f8))
         y = self.dec4(up(y, f4))
         return self.head(y)
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
 
     def adjusted(self, logits: torch.Tensor, rebalance: float | None = None) -> torch.Tensor:
         """Log-probabilities after logit adjustment (``rebalance`` = 0: the model's own distribution)."""
@@ -154,8 +153,8 @@ class EfficientNetUNetFamily(Family):
     def build(self, options: dict[str, Any]) -> nn.Module:
         return EfficientNetUNet(**self.check_options(options))
 
-    def predict(self, net, l_n, defaults):
-        return DistributionPrediction(net, net.logits(l_n), l_n, self.check_decoding(defaults))
+    def from_raw(self, net, raw, l_n, defaults):
+        return DistributionPrediction(net, raw, l_n, self.check_decoding(defaults))
 
     def init_training(self, net, train_images, space, opts, run) -> None:
         if opts["pretrained"]:

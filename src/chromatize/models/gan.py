@@ -33,15 +33,14 @@ class GANGenerator(PaddedNet):
         self.up = nn.ModuleList(ups)
         self.out = nn.Sequential(nn.Conv2d(cin, 2, 3, 1, 1), nn.Tanh())
 
-    def forward(self, l_n: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = self.pad(l_n)
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
         skips = [self.stem(x)]
         for d in self.down:
             skips.append(d(skips[-1]))
         y = skips.pop()
         for u in self.up:
             y = torch.cat([u(y), skips.pop()], 1)
-        return self.out(y)[..., :h, :w]  # tanh range [-1, 1] is exactly the normalised chroma range
+        return self.out(y)  # tanh range [-1, 1] is exactly the normalised chroma range
 
 
 class Discriminator(nn.Module):

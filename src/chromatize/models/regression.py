@@ -41,9 +41,8 @@ class RegressionNet(PaddedNet):
             up, conv_bn_relu(8 * w, 4 * w), up, conv_bn_relu(4 * w, 2 * w), nn.Conv2d(2 * w, 2, 3, 1, 1), up
         )
 
-    def forward(self, l_n: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = self.pad(l_n)
-        return self.decoder(self.encoder(x))[..., :h, :w]
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
 
 
 class RegressionFamily(Family):

@@ -1,0 +1,134 @@
+"""Colouring an archive on a Dask cluster (extra ``chromatize[cluster]``).
+
+The client sends chunks of files as ordinary Dask tasks; a worker plugin loads the model once per
+worker process at start-up. Plain tasks (not actors) keep what Dask gives for free: a failed task is
+retried, and when a worker dies its tasks are re-run elsewhere. Outputs are written atomically into
+the output folder, which every worker must see (shared storage); re-running after a crash skips the
+outputs already written, exactly as a local run does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from .batch import Colourer, Job, Outcome
+from .errors import ChromatizeError
+
+try:
+    from distributed import WorkerPlugin
+except ImportError:  # the cluster extra is not installed; `connect` says how to get it
+    WorkerPlugin = object
+
+CHUNK = 8  # files per task: large enough to batch the network, small enough to spread and retry
+PLUGIN = "chromatize-model"
+
+
+class ModelPlugin(WorkerPlugin):
+    """Dask worker plugin: loads the model once when the worker starts; tasks reuse it."""
+
+    idempotent = True
+    name = PLUGIN
+
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = spec
+        self.colourer: Colourer | None = None
+
+    def setup(self, worker=None) -> None:
+        import torch
+
+        from .inference import load_model
+
+        if self.spec.get("threads"):
+            torch.set_num_threads(int(self.spec["threads"]))  # this worker process is ours
+        s = self.spec
+        m = load_model(s["model"], device=s["device"], engine=s.get("engine", "torch"))
+        self.colourer = Colourer(
+            m,
+            s["decoding"],
+            s["render_size"],
+            s["fmt"],
+            s["batch_size"],
+            s["overwrite"],
+            s["confidence"],
+            s["max_pixels"],
+            lambda msg: None,
+        )
+
+    def teardown(self, worker=None) -> None:
+        self.colourer = None
+
+
+def colour_chunk(pairs: list[tuple[str, str]], started: float) -> list[dict]:
+    """Task: colour ``pairs`` (input, output) with this worker's model; one outcome dict per file.
+
+    An output that this batch already wrote (a retried chunk after a worker died) counts as done.
+    """
+    from pathlib import Path
+
+    from distributed import get_worker
+
+    from .imageio import is_ours
+
+    plugin = get_worker().plugins[PLUGIN]
+    if plugin.colourer is None:
+        plugin.setup()
+    jobs = [Job(Path(s), Path(d)) for s, d in pairs]
+    out = []
+    for o in plugin.colourer.run(jobs):
+        d = Path(o.dst) if o.dst else None
+        if o.status == "skipped" and d is not None and is_ours(d) and d.stat().st_mtime >= started:
+            o = Outcome(o.src, o.dst, "ok", "written by an earlier try of this batch")
+        out.append(asdict(o))
+    return out
+
+
+def connect(address: str):
+    """A Dask client: ``local[:N]`` starts N worker processes here; anything else is a scheduler address."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ChromatizeError('--cluster needs Dask: pip install "chromatize[cluster]"') from None
+    if address == "local" or address.startswith("local:"):
+        n = address.partition(":")[2]
+        if n and (not n.isdigit() or int(n) < 1):
+            raise ChromatizeError(f"--cluster local:N takes a positive worker count, got {address!r}")
+        workers = int(n) if n else max(1, (os.cpu_count() or 2) // 2)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster), cluster, 1
+    if "://" not in address and ":" not in address:
+        raise ChromatizeError(f"--cluster takes tcp://host:port or local[:N], got {address!r}")
+    try:
+        return Client(address, timeout="20s"), None, None
+    except OSError as e:
+        raise ChromatizeError(f"--cluster {address}: cannot reach the scheduler ({e})") from None
+
+
+def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: int = CHUNK) -> Iterator[Outcome]:
+    """Colour ``jobs`` on the cluster at ``address``; yields outcomes as chunks finish."""
+    from distributed import as_completed
+
+    client, cluster, threads = connect(address)
+    try:
+        client.register_plugin(ModelPlugin({**spec, "threads": threads}), name=PLUGIN)
+        started = time.time() - 1.0
+        chunks = [jobs[k : k + chunk] for k in range(0, len(jobs), chunk)]
+        futures = [
+            client.submit(colour_chunk, [(str(j.src), str(j.dst)) for j in c], started, retries=2, pure=False)
+            for c in chunks
+        ]
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in as_completed(futures):
+            try:
+                for d in fut.result():
+                    yield Outcome(**d)
+            except Exception as e:  # noqa: BLE001 - a chunk that failed on every try: its files failed
+                for j in chunks[index[fut.key]]:
+                    yield Outcome(str(j.src), None, "failed", f"cluster task failed: {type(e).__name__}: {e}")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,111 @@
+"""Tune a model's inference defaults (decoding options, render size) on a carved validation split.
+
+Never tune on held-out sets: pass a prepared folder (its ``val`` split is carved from the training data).
+The chosen values are written into the model card, the one home of every default.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ChromatizeError
+
+# what "good colour" means here: vivid and accurate at once (the pretrained-model issue's bar)
+PSNR_GAIN_MIN = 0.5
+COLOURFULNESS_RANGE = (0.8, 1.1)
+
+
+def violation(r: dict, g: dict) -> float:
+    """How far a result is from the bar (0 = meets it): PSNR gain and colourfulness ratio."""
+    v = max(0.0, PSNR_GAIN_MIN - (r["psnr"] - g["psnr"]))
+    lo, hi = COLOURFULNESS_RANGE
+    v += 5 * max(0.0, lo - r["colourfulness_ratio"], r["colourfulness_ratio"] - hi)
+    return v
+
+
+def choose(rows: list[dict]) -> dict:
+    """The setting with the highest re-balanced AuC among those that meet the bar, else the nearest to it."""
+    ok = [r for r in rows if r["violation"] == 0]
+    if ok:
+        return max(ok, key=lambda r: r["auc_rebalanced_gain"])
+    return min(rows, key=lambda r: (r["violation"], -r["auc_rebalanced_gain"]))
+
+
+def tune(
+    model: str | Path,
+    data: list[str],
+    grid: dict[str, list[Any]],
+    render_sizes: list[int],
+    limit: int | None = 1000,
+    progress: bool = False,
+) -> tuple[list[dict], dict]:
+    """Score every combination of ``grid`` (decoding options) x ``render_sizes`` on the val splits of
+    ``data`` (prepared folders); returns (rows, chosen row)."""
+    from rich.progress import Progress
+
+    from ..data.datasets import is_prepared
+    from ..inference import colorize_many, load_model
+    from .run import gray_of, load_truth, score
+
+    bad = [d for d in data if not is_prepared(d)]
+    if bad:
+        raise ChromatizeError(f"{bad[0]}: tune on a prepared folder (its val split is carved from training data)")
+    m = load_model(model)
+    m.check_decoding({k: v[0] for k, v in grid.items()})  # options the family lacks fail here
+    truth = []
+    for d in data:
+        t, _, _ = load_truth(d, None if limit is None else max(1, limit // len(data)), 0)
+        truth += t
+    truths = [np.asarray(t) for _, t in truth]
+    g = score([np.asarray(gray_of(t)) for _, t in truth], truths)
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    rows = []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("tuning", total=len(combos) * len(render_sizes))
+        for rs in render_sizes:
+            for opts in combos:
+                preds = colorize_many([im for _, im in truth], m, render_size=rs, batch_size=32, **opts)
+                r = score([np.asarray(p.convert("RGB")) for p in preds], truths, g["psnr_per_image"])
+                rows.append(
+                    {
+                        **opts,
+                        "render_size": rs,
+                        "psnr_gain": r["psnr"] - g["psnr"],
+                        "auc_rebalanced_gain": r["auc_rebalanced"] - g["auc_rebalanced"],
+                        "colourfulness_ratio": r["colourfulness_ratio"],
+                        "hue_gap_max": r["hue_gap_max"],
+                        "below_gray_psnr_pct": r["below_gray_psnr_pct"],
+                        "violation": violation(r, g),
+                        "images": len(truth),
+                    }
+                )
+                bar.advance(task)
+    return rows, choose(rows)
+
+
+def write_choice(model_dir: str | Path, chosen: dict, data_names: list[str]) -> None:
+    """Store the chosen defaults in the model card, with the figures that chose them."""
+    from ..models.card import ModelCard
+    from ..models.store import CONFIG
+
+    path = Path(model_dir) / CONFIG
+    card = ModelCard.read(path)
+    fam = card.family_obj
+    card.inference = {
+        **card.inference,
+        **{k: chosen[k] for k in fam.decoding if k in chosen},
+        "render_size": int(chosen["render_size"]),
+    }
+    card.metrics["carved_val_tuning"] = {
+        "data": ", ".join(data_names),
+        "images": chosen["images"],
+        **{
+            k: round(float(chosen[k]), 4)
+            for k in ("psnr_gain", "auc_rebalanced_gain", "colourfulness_ratio", "hue_gap_max", "below_gray_psnr_pct")
+        },
+    }
+    card.write(path)
