@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from chromatize.batch import run_batch
+from chromatize.cluster import run_on_cluster
 from chromatize.models.registry import build
 from chromatize.models.store import save_model_dir
 
@@ -46,7 +48,8 @@ def digests(root: Path) -> dict[str, str]:
 
 
 def run(inputs, out, model_dir, cluster=None):
-    return run_batch([str(inputs)], out, model=str(model_dir), progress=False, cluster=cluster, batch_size=4)
+    execute = None if cluster is None else functools.partial(run_on_cluster, cluster)
+    return run_batch([str(inputs)], out, model=str(model_dir), progress=False, execute=execute, batch_size=4)
 
 
 @pytest.mark.slow

@@ -268,3 +268,55 @@ def test_one_request_runs_the_network_once(model_dir, gray_png, monkeypatch):
     (gray, colour), outs, conf, alts, msg = demo.compare(str(gray_png), [str(model_dir)], 0.3, 3)
     assert conf is not None and len(alts) == 3 and colour.size == gray.size
     assert len(calls) == 1
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@pytest.mark.slow
+def test_hostile_clients_cannot_starve_or_grow_the_server(server, model_dir, gray_png, tmp_path):
+    """200 requests from 8 threads: unknown and path-like model names, one model repeated 40 times in
+    /compare, non-images. Every answer is an answer; the server keeps working and grows < 150 MB."""
+    from gradio_client import Client, handle_file
+
+    url, proc = server
+    junk = tmp_path / "junk.png"
+    junk.write_text("not a picture")
+    Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.3, api_name="/colorize")
+    before = rss_mib(proc.pid)
+    bad_names = ["/etc/passwd", "../../weights", "nope", "x" * 500, str(tmp_path), "", "classification "]
+
+    def one(i: int) -> str:
+        c = Client(url, verbose=False, download_files=str(tmp_path / f"h{i}"))
+        kind = i % 4
+        # a picture of its own per request: Gradio names result files by content, and a client reading a
+        # file while the next identical result rewrites it can see it cut short
+        own = tmp_path / f"in{i}.png"
+        smooth_color_image(1000 + i, 64).convert("L").save(own)
+        gray_png = own
+        if kind == 0:
+            out, msg = c.predict(handle_file(str(gray_png)), bad_names[i % len(bad_names)], 0.3, api_name="/colorize")
+            ok = (out is None and "Unknown model" in msg) or (out is not None and msg == "")
+            return "ok" if ok and "/etc" not in msg.replace("'/etc/passwd'", "") else f"bad name: {msg}"
+        if kind == 1:
+            res = c.predict(handle_file(str(gray_png)), [str(model_dir)] * 40, 0.3, api_name="/compare")
+            return "ok" if len(res[1]) == 1 else f"compare ran {len(res[1])} models"
+        if kind == 2:
+            out, msg = c.predict(handle_file(str(junk)), str(model_dir), 0.3, api_name="/colorize")
+            return "ok" if out is None and msg.startswith("Could not colour this file") and "**" not in msg else msg
+        out, msg = c.predict(handle_file(str(gray_png)), str(model_dir), 0.3, api_name="/colorize")
+        return "ok" if out and msg == "" else f"good failed: {msg}"
+
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(one, range(200), timeout=600))
+    assert [r for r in results if r != "ok"] == []
+    out, msg = Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.3, api_name="/colorize")
+    assert out and msg == "" and proc.poll() is None
+    growth = rss_mib(proc.pid) - before
+    (ARTIFACTS).mkdir(exist_ok=True)
+    (ARTIFACTS / "hostile.txt").write_text(f"requests=200 threads=8 rss_growth_mib={growth:.1f}\n")
+    assert growth < 150

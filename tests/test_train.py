@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -55,8 +54,9 @@ class _Stub:
 
 
 def _losses(run: Path, key: str = "train_loss_step") -> dict[int, float]:
-    with open(run / "logs" / "version_0" / "metrics.csv") as f:
-        return {int(r["step"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
+    from chromatize.training.callbacks import read_metrics
+
+    return {int(r["step"]): float(r[key]) for r in read_metrics(run) if r.get(key)}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,10 +258,14 @@ def run_batch(
     log: Path | None = None,
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    cluster: str | None = None,
     engine: str = "torch",
+    execute: Callable[[list[Job], dict], Iterator[Outcome]] | None = None,
 ) -> tuple[int, int, int]:
-    """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue."""
+    """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue.
+
+    ``execute(jobs, spec)``: colour the jobs elsewhere (e.g. `cluster.run_on_cluster`), yielding outcomes;
+    ``spec`` holds what a worker needs to load the same model with the same options.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -304,9 +308,7 @@ def run_batch(
         columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=con, disable=not progress, transient=True) as bar:
             task = bar.add_task("", total=len(jobs))
-            if cluster:
-                from .cluster import run_on_cluster
-
+            if execute is not None:
                 spec = {
                     "model": str(m.name),
                     "device": device,
@@ -318,7 +320,7 @@ def run_batch(
                     "confidence": confidence,
                     "max_pixels": max_pixels,
                 }
-                for o in run_on_cluster(cluster, jobs, spec):
+                for o in execute(jobs, spec):
                     record(o)
                     bar.advance(task)
                 clean_stale_parts(out)  # temporary files of workers that died mid-write

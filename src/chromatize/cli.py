@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -22,7 +23,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .version import __version__
 
         typer.echo(f"chromatize {__version__}")
         raise typer.Exit()
@@ -240,6 +241,9 @@ def colorize(
     """
     from .batch import run_batch
 
+    if cluster is not None:
+        from .cluster import run_on_cluster
+
     inputs = list(inputs or [])
     if example:
         inputs.append(str(Path(__file__).resolve().parent / "examples" / "brooklyn_bridge_1880s.jpg"))
@@ -261,8 +265,8 @@ def colorize(
         log=log,
         progress=sys.stderr.isatty(),
         max_pixels=int(max_megapixels * 1e6),
-        cluster=cluster,
         engine=engine,
+        execute=None if cluster is None else functools.partial(run_on_cluster, cluster),
     )
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:
@@ -470,6 +474,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     model: Annotated[Optional[list[str]], typer.Option(help="Models to offer (repeat); default: all shipped.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also keep every result here (optional).")] = None,
+    engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
 ) -> None:
     """Start the local web demo: upload a photo, compare models, tune vividness, download PNG.
 
@@ -477,7 +482,7 @@ def demo(
     """
     from .demo import launch
 
-    launch(host, port, model, out)
+    launch(host, port, model, out, engine)
 
 
 def main() -> None:

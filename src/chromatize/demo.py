@@ -73,8 +73,48 @@ def _load(path: str | None) -> Image.Image:
 
 
 def _msg(e: Exception) -> str:
+    """Plain text for people and API clients alike: what went wrong, without the server's paths."""
     text = str(e)
-    return "**Could not colour this file:** " + text.split(": ", 1)[-1] if ": " in text else text
+    if isinstance(e, UnknownModel):
+        return text
+    return "Could not colour this file: " + (text.split(": ", 1)[-1] if ": " in text else text)
+
+
+class UnknownModel(ChromatizeError):
+    """A model name the server does not offer."""
+
+
+OFFERED: list[str] = []  # model names/folders this server offers (shipped + given at start-up)
+ENGINE = "torch"
+
+
+def _model(name: str | None) -> inference.Colorizer:
+    """Only models the server offers: a request cannot make it read other paths or grow its cache."""
+    name = (name or "").strip() or (OFFERED[0] if OFFERED else inference.default_model_name())
+    if name not in OFFERED:
+        raise UnknownModel(f"Unknown model {name[:80]!r}; this server offers: {', '.join(OFFERED)}")
+    return inference.load_model(name, engine=ENGINE)
+
+
+def confidence_picture(conf: Image.Image) -> Image.Image:
+    """The confidence map in a perceptual colour scale (viridis over the square root, so low values are
+    told apart) with a legend bar below it: 0 = no idea, 1 = certain."""
+    from matplotlib import colormaps
+    from PIL import ImageDraw
+
+    v = np.asarray(conf, np.float32) / 255.0
+    rgb = (colormaps["viridis"](np.sqrt(v))[..., :3] * 255).astype(np.uint8)
+    w, h = conf.size
+    bar_h = max(28, h // 12)
+    canvas = Image.new("RGB", (w, h + bar_h), "white")
+    canvas.paste(Image.fromarray(rgb), (0, 0))
+    ramp = np.sqrt(np.linspace(0, 1, max(w - 20, 2)))[None, :].repeat(bar_h // 2, 0)
+    canvas.paste(Image.fromarray((colormaps["viridis"](ramp)[..., :3] * 255).astype(np.uint8)), (10, h + 2))
+    d = ImageDraw.Draw(canvas)
+    for t in (0.0, 0.1, 0.25, 0.5, 1.0):
+        x = 10 + int(np.sqrt(t) * (w - 21))
+        d.text((min(x, w - 22), h + 2 + bar_h // 2), f"{t:g}", fill="black")
+    return canvas
 
 
 def _temperature(m: inference.Colorizer, temperature: float | None) -> dict:
@@ -92,8 +132,8 @@ def default_vividness(model: str | None = None) -> float:
 def colorize_one(path: str | None, model: str | None = None, temperature: float | None = None):
     """API: one image -> (colour PNG, message). The same pipeline as `chromatize colorize`."""
     try:
+        m = _model(model)
         img = _load(path)
-        m = inference.load_model(model or None)
         out = inference.colorize(img, m, **_temperature(m, temperature))
         _keep(out, path, m.name)
         return out, ""
@@ -101,31 +141,37 @@ def colorize_one(path: str | None, model: str | None = None, temperature: float 
         return None, _msg(e)
 
 
-def compare(path: str | None, models: list[str], temperature: float, n_alternatives: int = 3):
-    """UI: before/after slider for the first model, a gallery of all chosen models, and for a
-    classification model the confidence map and alternative colourings."""
+def compare(path: str | None, models: list[str] | None, temperature: float, n_alternatives: int = 3):
+    """UI: before/after slider for the first model, a gallery of all chosen models, and for a model that
+    decodes a distribution the confidence map and alternative colourings. Each model runs once."""
     try:
+        names = list(dict.fromkeys(models or [])) or OFFERED[:1]  # each model once, in the order given
+        ms = [_model(n) for n in names]
         img = _load(path)
-        models = models or [inference.default_model_name()]
         gray = img.convert("L").convert("RGB")
         outs, conf, alts = [], None, []
-        for name in models:
-            m = inference.load_model(name)
+        for name, m in zip(names, ms):
             view = inference.analyse(img, m, **_temperature(m, temperature))  # the network runs once
             outs.append((view.image(), name))
             _keep(outs[-1][0], path, name)
             if "confidence" in view.offers and conf is None:
-                conf = view.confidence()
+                conf = confidence_picture(view.confidence())
                 alts = [(a, f"alternative {i + 1}") for i, a in enumerate(view.alternatives(n_alternatives))]
-        return (gray, outs[0][0]), outs, conf, alts, f"Coloured with {', '.join(models)} at {img.width}x{img.height}."
+        return (gray, outs[0][0]), outs, conf, alts, f"Coloured with {', '.join(names)} at {img.width}x{img.height}."
     except ChromatizeError as e:
         return None, [], None, [], _msg(e)
 
 
-def build_app(models: list[str] | None = None) -> gr.Blocks:
-    names = models or list(inference.shipped_models())
+def build_app(models: list[str] | None = None, engine: str = "torch") -> gr.Blocks:
+    global ENGINE
+    ENGINE = engine
+    names = list(dict.fromkeys(models or list(inference.shipped_models())))
+    for n in names:  # fail at start-up, not per request
+        inference.load_model(n, engine=engine)
+    OFFERED[:] = names
     default = names[0] if names else None
-    with gr.Blocks(title="chromatize", analytics_enabled=False) as app:
+    # delete_cache: uploads and results older than 10 minutes are removed every 5 minutes
+    with gr.Blocks(title="chromatize", analytics_enabled=False, delete_cache=(300, 600)) as app:
         gr.Markdown(
             "# chromatize\nDrop a black-and-white photo (or pick an example); compare the models; "
             "move *vividness* to trade safe colours for bold ones. Results download as PNG at full size."
@@ -142,28 +188,35 @@ def build_app(models: list[str] | None = None) -> gr.Blocks:
                     label="vividness: temperature of models that decode a distribution (0 = boldest)",
                 )
                 go = gr.Button("Colorize", variant="primary")
-                msg = gr.Markdown(elem_id="message")
+                msg = gr.Textbox(elem_id="message", label="message", interactive=False)
                 gr.Examples([p for _, p in example_files()], inputs=inp, label="examples")
             with gr.Column(scale=2):
                 slider = gr.ImageSlider(label="before / after", type="pil", format="png")
                 gallery = gr.Gallery(label="all chosen models", format="png", columns=3)
                 with gr.Row():
-                    conf = gr.Image(label="confidence (bright = sure)", type="pil", format="png")
+                    conf = gr.Image(label="confidence (legend below the map)", type="pil", format="png")
                     alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
-        go.click(
-            compare, [inp, chosen, temp], [slider, gallery, conf, alts, msg], api_name="compare", concurrency_limit=1
-        )
-        api_in, api_model = UploadImage(type="filepath", visible=False), gr.Textbox(visible=False)
-        api_temp = gr.Number(visible=False)
-        api_out, api_msg = gr.Image(type="pil", format="png", visible=False), gr.Textbox(visible=False)
+        one_queue = {"concurrency_limit": 1, "concurrency_id": "colour"}  # every request in one line
+        go.click(compare, [inp, chosen, temp], [slider, gallery, conf, alts, msg], api_name="compare", **one_queue)
+        api_in = UploadImage(type="filepath", visible=False, label="image")
+        api_model = gr.Textbox(visible=False, label="model")
+        api_temp = gr.Number(visible=False, label="temperature")
+        api_out = gr.Image(type="pil", format="png", visible=False, label="colour")
+        api_msg = gr.Textbox(visible=False, label="message")
         gr.Button(visible=False).click(
-            colorize_one, [api_in, api_model, api_temp], [api_out, api_msg], api_name="colorize", concurrency_limit=1
+            colorize_one, [api_in, api_model, api_temp], [api_out, api_msg], api_name="colorize", **one_queue
         )
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None, out: Path | None = None) -> None:
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    models: list[str] | None = None,
+    out: Path | None = None,
+    engine: str = "torch",
+) -> None:
     """Start the server (blocking)."""
     global SAVE_DIR
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the server process is ours from here on
@@ -171,7 +224,7 @@ def launch(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None =
     if out is not None:
         check_writable(out)
         SAVE_DIR = out
-    app = build_app(models)
+    app = build_app(models, engine)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
     app.launch(
         server_name=host,

@@ -225,7 +225,7 @@ def save_image(img: Image.Image, dst: Path, fmt: str, src_format: str | None = N
     """Save atomically as ``fmt`` (png, jpg, or same as ``src_format``), keeping EXIF (orientation reset:
     it is applied) and DPI, tagged sRGB and marked as ours. Returns notes on metadata that could not be
     kept (an EXIF block too large for JPEG, an impossible DPI)."""
-    from . import __version__
+    from .version import __version__
 
     notes = []
     kind = FORMATS[fmt][0] if fmt != "same" else (src_format or "PNG")

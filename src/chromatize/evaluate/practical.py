@@ -129,7 +129,7 @@ def run_practical(
             cols[j].append(im)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    grid = sample_grid(cols, tile=160)
+    grid = sample_grid(cols, tile=160, labels=["gray input", *[Path(n).name for n in names], "original"])
     atomic_write(out / "practical.png", lambda tmp: grid.save(tmp, format="PNG"))
     import json
 

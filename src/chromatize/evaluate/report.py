@@ -86,8 +86,31 @@ def render(title: str, summary: str, sections: list[dict]) -> str:
     return Environment(autoescape=True).from_string(TEMPLATE).render(title=title, summary=summary, sections=sections)
 
 
-def sample_grid(columns: list[list[Image.Image]], tile: int = 128) -> Image.Image:
-    """Rows of images, one column per source (gray | each model | truth), each fitted into a tile."""
+def label_header(labels: list[str], width: int, height: int = 18) -> Image.Image:
+    """A white strip with one label centred over each of ``len(labels)`` equal columns."""
+    from PIL import ImageDraw
+
+    strip = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(strip)
+    col = width / max(len(labels), 1)
+    for j, text in enumerate(labels):
+        text = text if len(text) * 6 < col else "..." + text[-int(col // 6) + 3 :]
+        w = d.textlength(text)
+        d.text((j * col + (col - w) / 2, 3), text, fill="black")
+    return strip
+
+
+def with_header(grid: Image.Image, labels: list[str]) -> Image.Image:
+    head = label_header(labels, grid.width)
+    out = Image.new("RGB", (grid.width, grid.height + head.height), "white")
+    out.paste(head, (0, 0))
+    out.paste(grid, (0, head.height))
+    return out
+
+
+def sample_grid(columns: list[list[Image.Image]], tile: int = 128, labels: list[str] | None = None) -> Image.Image:
+    """Rows of images, one column per source (gray | each model | truth), each fitted into a tile;
+    ``labels`` name the columns in a header."""
     n = max(len(c) for c in columns)
     grid = Image.new("RGB", (tile * len(columns), tile * n), "white")
     for j, col in enumerate(columns):
@@ -96,4 +119,4 @@ def sample_grid(columns: list[list[Image.Image]], tile: int = 128) -> Image.Imag
             s = tile / max(im.size)
             im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
             grid.paste(im, (j * tile + (tile - im.width) // 2, i * tile + (tile - im.height) // 2))
-    return grid
+    return with_header(grid, labels) if labels else grid

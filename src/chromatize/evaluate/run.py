@@ -206,7 +206,7 @@ def write_outputs(result: dict, samples: dict, out: Path) -> None:
         w.writerow([name, *[("" if r.get(c) is None else f"{r[c]:.4f}") for c in COLUMNS]])
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     cols = [GRAY] + [k for k in samples if k not in (GRAY, "truth")] + ["truth"]
-    grid = sample_grid([samples[c] for c in cols])
+    grid = sample_grid([samples[c] for c in cols], labels=cols)
     atomic_write(out / "samples.png", lambda tmp: grid.save(tmp, format="PNG"))
     atomic_write_text(out / "report.html", html_report(result, grid, cols))
 

@@ -19,6 +19,10 @@ from ..imageio import atomic_write
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Write checkpoints to a temporary file and rename: a kill never leaves a half-written one."""
 
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        """Always ``weights_only=True``: a checkpoint is data, never code (whatever the environment says)."""
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
@@ -33,7 +37,10 @@ def sample_grid(net: torch.nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor, spa
     rows = [torch.cat([c[i] for c in cols], dim=2) for i in range(len(l_n))]
     grid = (torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
     img = Image.fromarray(grid)
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    from ..evaluate.report import with_header
+
+    return with_header(img, ["gray", "predicted", "truth"])
 
 
 class SampleGrid(L.Callback):
@@ -61,11 +68,14 @@ class SampleGrid(L.Callback):
         atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
-def read_metrics(csv_path: Path) -> list[dict]:
-    if not csv_path.is_file():
-        return []
-    with open(csv_path, newline="") as f:
-        return list(csv.DictReader(f))
+def read_metrics(run: Path) -> list[dict]:
+    """Rows of every ``logs/version_*/metrics.csv`` of a run, in order (a resume adds a version)."""
+    rows = []
+    paths = sorted((Path(run) / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    for p in paths:
+        with open(p, newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
 
 
 def plot_curves(rows: list[dict], out: Path, keys: list[str]) -> None:
@@ -108,7 +118,6 @@ class LossCurves(L.Callback):
         if trainer.sanity_checking or trainer.logger is None:
             return
         trainer.logger.save()
-        path = Path(trainer.logger.log_dir) / "metrics.csv"
-        rows = read_metrics(path)
+        rows = read_metrics(Path(trainer.logger.log_dir).parent.parent)
         if rows:
             plot_curves(rows, self.out / "curves.png", self.keys)

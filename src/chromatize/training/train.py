@@ -225,11 +225,14 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
     ckpt = ModelCheckpoint(
         dirpath=run / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=t["ckpt_every"] * per_batch
     )
-    loggers = [CSVLogger(run, name="logs", version=0)]
+    # a resumed run logs into the next version folder: the earlier rows stay (read together by read_metrics)
+    version = 0 if fresh else len(list((run / "logs").glob("version_*")))
+    loggers = [CSVLogger(run, name="logs", version=version)]
     devices = int(t["devices"])
     accel = "gpu" if torch.cuda.is_available() else "cpu"
     with warnings.catch_warnings(), _quiet("lightning.pytorch"):
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")  # inside Lightning, not our use of it
         warnings.filterwarnings("ignore", ".*Checkpoint directory.*exists and is not empty.*")
         trainer = L.Trainer(
             accelerator=accel,
@@ -251,7 +254,7 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
             default_root_dir=run,
             val_check_interval=t["val_every"],
         )
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if not fresh else None)
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if not fresh else None, weights_only=True)
         trainer.save_checkpoint(last)
         if not any(k.startswith("val_") for k in trainer.callback_metrics):  # a run shorter than an epoch
             trainer.validate(module, datamodule=dm, verbose=False)
@@ -271,7 +274,7 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
         card.training = {"stages": stages + [stage]}
         card.metrics = {"carved_val": {**figures, "images": len(dm.val_set)}}
         save_model_dir(module.net.float(), card, run)
-        rows = read_metrics(run / "logs" / "version_0" / "metrics.csv")
+        rows = read_metrics(run)
         if rows:
             plot_curves(rows, run / "curves.png", family.curve_keys())
     return card
