@@ -98,3 +98,11 @@ def test_evaluate_cli_is_deterministic_with_gray_row(model_dir, tmp_path):
     html = (tmp_path / "a" / "report.html").read_text()
     assert "<table" in html and html.count("data:image/png;base64,") >= 3
     assert (tmp_path / "a" / "metrics.csv").read_text().startswith("model,psnr")
+
+
+def test_bright_sepia_print_is_a_tint_not_a_stain():
+    """Genuine sepia photos are mostly bright paper with a strong warm tone (like 1890Surfer)."""
+    g = 0.8 + 0.2 * np.asarray(smooth_color_image(5, 96).convert("L"), np.float32) / 255
+    sepia = Image.fromarray((np.stack([g, g * 0.84, g * 0.6], -1) * 255).astype(np.uint8))
+    flags = colour_flags(sepia)
+    assert TINT in flags and STAIN not in flags

@@ -123,6 +123,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "chromatize.cli", "train", *args]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_same_losses(tiny, tmp_path):
     args = [
         "--model",
@@ -195,6 +196,7 @@ def test_init_finetunes_from_a_model(tiny, tmp_path):
     assert 0 < max(diffs) < 0.05  # moved a little from the start point, not re-initialised
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tiny, tmp_path):
     cmd = _cli(
         "--model",

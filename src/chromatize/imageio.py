@@ -16,7 +16,24 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from .errors import ImageReadError
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger inputs are refused before decoding
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif", ".ppm", ".pgm"}
+IMAGE_SUFFIXES = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".gif",
+    ".jfif",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".xpm",
+    ".tga",
+    ".pcx",
+}
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "La"}
 # A colour image is "grayscale" when almost all pixels have a negligible channel spread; JPEG noise
 # in gray RGB JPEGs gives spreads of a few levels, real colour photos far more.

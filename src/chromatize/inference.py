@@ -162,6 +162,8 @@ def _as_pil(img: Image.Image | np.ndarray | str | Path, max_pixels: int | None =
 def prepare_input(img: Image.Image | np.ndarray | str | Path, max_pixels: int | None = None) -> Prepared:
     """Reduce any input to full-resolution L* (alpha and metadata kept aside)."""
     pil = _as_pil(img, max_pixels)
+    if pil.width * pil.height == 0:
+        raise ChromatizeError(f"cannot colorize an image without pixels ({pil.width}x{pil.height})")
     info = {k: pil.info[k] for k in ("exif", "dpi") if k in pil.info}
     _, alpha = split_alpha(pil)
     h, w = pil.height, pil.width

@@ -69,11 +69,12 @@ def colour_flags(img: Image.Image) -> list[str]:
     z = (w * np.exp(1j * np.arctan2(ab[..., 1], ab[..., 0])[chromatic])).sum() / w.sum()
     hue_spread = float(np.degrees(np.sqrt(-2 * np.log(max(abs(z), 1e-12)))))  # circular std of hue
     strong = (chroma > 15).mean()
-    if hue_spread < 7 and chromatic.mean() > 0.3:
+    tint = hue_spread < 7 and chromatic.mean() > 0.3
+    if tint:  # one hue everywhere (sepia, cyanotype, a filter): reported as a tint, not as a stain
         flags.append(TINT)
     if (lstar < 20).mean() > 0.6 and strong > 0.01:
         flags.append(FALSE_DARK)
-    if (lstar > 80).mean() > 0.25 and strong > 0.3:
+    if not tint and (lstar > 80).mean() > 0.25 and strong > 0.3:
         flags.append(STAIN)
     return flags
 

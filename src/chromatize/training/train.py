@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import math
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -254,7 +255,10 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
             default_root_dir=run,
             val_check_interval=t["val_every"],
         )
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if not fresh else None, weights_only=True)
+        try:
+            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if not fresh else None, weights_only=True)
+        except pickle.UnpicklingError as e:  # weights_only=True refused something that is not plain data
+            raise ChromatizeError(f"{last}: refused, not a plain-data checkpoint ({str(e).splitlines()[0]})") from None
         trainer.save_checkpoint(last)
         if not any(k.startswith("val_") for k in trainer.callback_metrics):  # a run shorter than an epoch
             trainer.validate(module, datamodule=dm, verbose=False)

@@ -1,0 +1,309 @@
+"""No file stops a batch, no option is silently ignored, no file that is not ours is replaced."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, TiffImagePlugin
+
+from chromatize import inference
+from chromatize.batch import run_batch
+from chromatize.errors import ChromatizeError
+from chromatize.models.registry import build
+from chromatize.models.store import save_model_dir
+
+from .conftest import jpeg_bytes, run_cli, smooth_color_image
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("m") / "reg"
+    save_model_dir(build("regression", width=8), {"family": "regression", "options": {"width": 8}}, d)
+    return d
+
+
+def gray(seed: int = 1, size: int = 40) -> Image.Image:
+    return smooth_color_image(seed, size).convert("L")
+
+
+def colorize(capsys, *args) -> tuple[int, str, str]:
+    return run_cli(capsys, "colorize", *args)
+
+
+# ------------------------------------------------------------------ files that used to stop a batch
+
+
+def test_odd_metadata_and_formats_do_not_stop_a_batch(model_dir, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[282], info[283], info[296] = 0.0, 0.0, 2  # x/y resolution 0/0 inches: DPI NaN when read
+    gray(1).save(src / "dpi0.tif", tiffinfo=info)
+    gray(2).save(src / "dpi_huge.tif", dpi=(2e8, 2e8))
+    exif = Image.Exif()
+    exif[0x9286] = b"ASCII\0\0\0" + b"x" * 70_000  # UserComment: an EXIF block over 64 KB
+    gray(3).save(src / "big_exif.png", exif=exif.tobytes())
+    (src / "pic.xpm").write_text(
+        '/* XPM */\nstatic char *x[] = {\n"4 4 2 1",\n"a c #000000",\n"b c #FFFFFF",\n'
+        '"abab",\n"baba",\n"abab",\n"baba"};\n'
+    )
+    (src / "loop.png").symlink_to(src / "loop.png")
+    for fmt in ("jpg", "same"):
+        code, out, err = colorize(capsys, src, "-o", tmp_path / f"out_{fmt}", "--model", model_dir, "--format", fmt)
+        assert "Traceback" not in err and code == 1, err  # the self-referencing link fails, alone
+        assert "4 coloured" in out and "1 failed" in out
+        assert "loop.png" in err and err.count("failed") == 1
+    assert (tmp_path / "out_same" / "pic.png").is_file()  # XPM cannot be written: PNG instead
+
+
+def test_exif_too_large_for_jpeg_is_dropped_with_a_note(model_dir, tmp_path, capsys):
+    exif = Image.Exif()
+    exif[0x9286] = b"ASCII\0\0\0" + b"x" * 70_000
+    gray(3).save(tmp_path / "big.png", exif=exif.tobytes())
+    code, out, err = colorize(
+        capsys, tmp_path / "big.png", "-o", tmp_path / "o", "--model", model_dir, "--format", "jpg"
+    )
+    assert code == 0 and "EXIF block" in err
+    assert str(Image.open(tmp_path / "o" / "big.jpg").getexif()[0x0131]).startswith("chromatize")
+
+
+def test_same_names_from_three_folders_give_three_outputs(model_dir, tmp_path, capsys):
+    for i, d in enumerate("abc"):
+        (tmp_path / d).mkdir()
+        gray(i, 30 + i).save(tmp_path / d / "x.png")
+    args = [tmp_path / d / "x.png" for d in "abc"]
+    code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", model_dir)
+    assert code == 0 and "3 coloured" in out
+    sizes = sorted(Image.open(p).size for p in (tmp_path / "o").glob("*.png"))
+    assert sizes == [(30, 30), (31, 31), (32, 32)] and "another input maps to the same name" in err
+    code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", model_dir)
+    assert "0 coloured, 3 skipped" in out  # the names are stable: a rerun resumes
+
+
+def test_output_folder_equal_to_input_folder_is_an_error(model_dir, tmp_path, capsys):
+    gray().save(tmp_path / "x.png")
+    code, out, err = colorize(capsys, tmp_path, "-o", tmp_path, "--model", model_dir)
+    assert code == 2 and "is an input folder" in err
+
+
+def test_a_file_that_is_not_ours_is_never_replaced(model_dir, tmp_path, capsys):
+    gray(1).save(tmp_path / "x.jpg")
+    gray(2).save(tmp_path / "x.png")  # the user's own file, where our output would go
+    before = (tmp_path / "x.png").read_bytes()
+    for extra in ([], ["--overwrite"]):
+        code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path, "--model", model_dir, *extra)
+        assert code == 1 and "was not written by chromatize" in err
+    assert (tmp_path / "x.png").read_bytes() == before
+    code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path / "o", "--model", model_dir)
+    code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path / "o", "--model", model_dir, "--overwrite")
+    assert code == 0 and "1 coloured" in out  # our own output may be redone
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "nan"], "must be a finite number"),
+        (["--temperature", "1.5"], "must lie in"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--max-megapixels", "nan"], "--max-megapixels must be a positive finite number"),
+        (["--render-size", "0"], "render size must be an integer from 16"),
+        (["--engine", "tpu"], "--engine takes one of"),
+        (["--format", "gif"], "--format takes png, jpg or same"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args, message, tiny_cls_dir, tmp_path, capsys):
+    gray().save(tmp_path / "x.png")
+    code, out, err = colorize(capsys, tmp_path / "x.png", "-o", tmp_path / "o", "--model", tiny_cls_dir, *args)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o" / "x.png").exists()
+
+
+def test_log_must_not_be_an_input_nor_in_a_missing_folder(model_dir, tmp_path, capsys):
+    gray().save(tmp_path / "x.png")
+    before = (tmp_path / "x.png").read_bytes()
+    code, out, err = colorize(
+        capsys, tmp_path / "x.png", "-o", tmp_path / "o", "--model", model_dir, "--log", tmp_path / "x.png"
+    )
+    assert code == 2 and "is an input image" in err and (tmp_path / "x.png").read_bytes() == before
+    code, out, err = colorize(
+        capsys,
+        tmp_path / "x.png",
+        "-o",
+        tmp_path / "o",
+        "--model",
+        model_dir,
+        "--log",
+        tmp_path / "missing" / "log.jsonl",
+    )
+    assert code == 2 and "its folder does not exist" in err
+
+
+def test_damaged_card_values_are_refused(model_dir, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    card = json.loads((bad / "config.json").read_text())
+    card["inference"] = {"render_size": 10**12}
+    (bad / "config.json").write_text(json.dumps(card))
+    gray().save(tmp_path / "x.png")
+    code, out, err = colorize(capsys, tmp_path / "x.png", "-o", tmp_path / "o", "--model", bad)
+    assert code == 2 and "render_size" in err and "Traceback" not in err
+
+
+def test_stale_part_files_of_ours_are_cleaned(model_dir, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".x.png.abc123.part").write_bytes(b"half")
+    (out / "keep.part").write_bytes(b"not ours: not hidden")
+    gray().save(tmp_path / "x.png")
+    assert run_batch([str(tmp_path / "x.png")], out, model=str(model_dir), progress=False) == (1, 0, 0)
+    assert not (out / ".x.png.abc123.part").exists() and (out / "keep.part").exists()
+
+
+# ------------------------------------------------------------------ inputs the reader must handle
+
+
+def test_trns_transparency_is_kept_as_alpha(model_dir):
+    g = gray(4, 32)
+    buf = io.BytesIO()
+    g.save(buf, "PNG", transparency=int(np.asarray(g)[0, 0]))
+    img = Image.open(io.BytesIO(buf.getvalue()))
+    out = inference.colorize(img, str(model_dir))
+    assert out.mode == "RGBA" and np.asarray(out)[0, 0, 3] == 0 and np.asarray(out)[..., 3].max() == 255
+
+
+def test_unreadable_file_is_reported_as_such(model_dir, tmp_path, monkeypatch):
+    from chromatize.errors import ImageReadError
+    from chromatize.imageio import open_image
+
+    gray().save(tmp_path / "x.png")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).endswith("x.png") else real(p, mode))
+    with pytest.raises(ImageReadError, match="permission denied"):
+        open_image(tmp_path / "x.png")
+
+
+def test_empty_images_are_refused_through_the_api(model_dir):
+    with pytest.raises(ChromatizeError, match="without pixels"):
+        inference.colorize(Image.new("L", (0, 0)), str(model_dir))
+
+
+# ------------------------------------------------------------------ fuzzing: mutated real files
+
+
+def mutants(n: int, seed: int) -> list[tuple[str, bytes]]:
+    """Bit flips, truncations, spliced tags and header edits of JPEG, PNG and TIFF files made here."""
+    rng = random.Random(seed)
+    bases = []
+    for i in range(6):
+        img = smooth_color_image(i, 24 + 4 * i)
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0112], exif[0x011A] = "Cam", rng.choice([1, 3, 6, 8]), (72, 1)
+        bases.append(("jpg", jpeg_bytes(img.convert("L"), exif=exif.tobytes())))
+        b = io.BytesIO()
+        img.save(b, "PNG", exif=exif.tobytes(), dpi=(300, 300))
+        bases.append(("png", b.getvalue()))
+        b = io.BytesIO()
+        img.convert("L").save(b, "TIFF", dpi=(72, 72), compression=rng.choice(["raw", "tiff_lzw"]))
+        bases.append(("tif", b.getvalue()))
+    out = []
+    for k in range(n):
+        ext, data = rng.choice(bases)
+        data = bytearray(data)
+        op = rng.randrange(4)
+        if op == 0:  # bit flips
+            for _ in range(rng.randint(1, 8)):
+                i = rng.randrange(len(data))
+                data[i] ^= 1 << rng.randrange(8)
+        elif op == 1:  # truncation
+            data = data[: rng.randrange(1, len(data))]
+        elif op == 2:  # overwrite a run of bytes near the header (tags, chunk lengths, markers)
+            i = rng.randrange(min(len(data), 200))
+            data[i : i + 4] = bytes(rng.randrange(256) for _ in range(4))
+        else:  # duplicate a slice (spliced segments)
+            i, j = sorted(rng.randrange(len(data)) for _ in range(2))
+            data[j:j] = data[i : i + 64]
+        out.append((f"m{k:04d}.{ext}", bytes(data)))
+    return out
+
+
+def _fuzz(model_dir: Path, tmp_path: Path, n: int, seed: int) -> None:
+    src = tmp_path / "fuzz"
+    src.mkdir()
+    for name, data in mutants(n, seed):
+        (src / name).write_bytes(data)
+    for fmt in ("png", "same"):
+        log = tmp_path / f"log_{fmt}.jsonl"
+        done, skipped, failed = run_batch(
+            [str(src)], tmp_path / f"out_{fmt}", model=str(model_dir), fmt=fmt, progress=False, log=log, batch_size=16
+        )
+        assert done + skipped + failed == n and done > n // 10
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        assert len(rows) == n
+        for r in rows:  # every reason is one line naming the problem, never a bare traceback
+            assert "\n" not in r["reason"] and "Traceback" not in r["reason"]
+        assert not list((tmp_path / f"out_{fmt}").rglob("*.part"))
+
+
+def test_fuzzed_files_never_abort_a_batch(model_dir, tmp_path):
+    _fuzz(model_dir, tmp_path, 300, seed=0)
+
+
+@pytest.mark.slow
+def test_fuzzed_files_never_abort_a_batch_thousands(model_dir, tmp_path):
+    _fuzz(model_dir, tmp_path, 3000, seed=1)
+
+
+def test_resume_refuses_a_crafted_checkpoint_even_when_told_to_trust(tmp_path):
+    """A checkpoint whose pickle would run code: refused although TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1."""
+    from chromatize.data.prepare import prepare
+
+    src = tmp_path / "src" / "c"
+    src.mkdir(parents=True)
+    for i in range(12):
+        smooth_color_image(i, 36).save(src / f"{i}.png")
+    prepare([src.parent], tmp_path / "prep", size=32, fractions=(0.7, 0.3, 0.0), progress=False)
+    run = tmp_path / "run"
+    base = [
+        sys.executable,
+        "-m",
+        "chromatize.cli",
+        "train",
+        "--model",
+        "regression",
+        "--data",
+        str(tmp_path / "prep"),
+        "--size",
+        "32",
+        "-o",
+        str(run),
+        "--width",
+        "8",
+        "--batch-size",
+        "4",
+        "--val-limit",
+        "4",
+    ]
+    subprocess.run([*base, "--max-steps", "1"], check=True, capture_output=True, timeout=300)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"state_dict": {}, "evil": Evil()}, run / "checkpoints" / "last.ckpt")
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    r = subprocess.run([*base, "--resume", "--max-steps", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and not marker.exists()
+    assert "not a plain-data checkpoint" in r.stderr and "Traceback" not in r.stderr
