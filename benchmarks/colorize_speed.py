@@ -1,19 +1,21 @@
-"""Colorize speed on this machine: 64x64 batch throughput, 1-MP end-to-end time, 24-MP peak memory.
+"""Colorize speed on this machine, every model and engine in one run: 64x64 batch throughput, a 1-MP photo
+end to end (read, colour; and with the PNG write), a 24-MP photo (time and peak RSS, in a child process
+so that its peak RSS is its own).
 
-Usage: python benchmarks/colorize_speed.py [--model NAME_OR_DIR] [--profile]
-The 24-MP case runs in a child process so that its peak RSS is its own.
+Usage: python benchmarks/colorize_speed.py [--model NAME ...] [--engine torch --engine openvino] [--no-big]
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import pstats
+import json
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -26,59 +28,84 @@ def photo(h: int, w: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(g, 0, 255).astype(np.uint8), "L")
 
 
-def big(model: str | None, mp: float) -> None:
+def big(model: str, engine: str, mp: float) -> dict:
     from chromatize.inference import colorize, load_model
 
-    m = load_model(model)
+    m = load_model(model, engine=engine)
     side = int((mp * 1e6) ** 0.5)
-    img = photo(side, side)
-    t = time.perf_counter()
-    out = colorize(img, m)
-    dt = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "big.png"
+        photo(side, side).save(p)
+        t = time.perf_counter()
+        out = colorize(p, m)
+        dt = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"{img.width}x{img.height} ({img.width * img.height / 1e6:.1f} MP): {dt:.2f} s, peak RSS {rss:.0f} MiB, "
-        f"out {out.size}"
-    )
+    return {"mp": round(side * side / 1e6, 1), "seconds": round(dt, 2), "peak_rss_mib": round(rss), "size": out.size}
+
+
+def timed(fn, repeat: int = 3) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def small(model: str, engine: str) -> dict:
+    from chromatize.imageio import save_image
+    from chromatize.inference import colorize, colorize_many, load_model
+
+    m = load_model(model, engine=engine)
+    imgs = [photo(64, 64, i) for i in range(256)]
+    batch = timed(lambda: colorize_many(imgs, m, batch_size=64), repeat=1)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "one.png"
+        photo(1000, 1000).save(p)
+        one = timed(lambda: colorize(p, m))
+        both = timed(lambda: save_image(colorize(p, m), Path(d) / "out.png", "png"))
+    return {
+        "engine_used": m.engine,
+        "render_size": m.render_size,
+        "batch64_img_s": round(len(imgs) / batch),
+        "mp1_s": round(one, 3),
+        "mp1_with_png_write_s": round(both, 3),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--big-child", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model", action="append", default=None)
+    ap.add_argument("--engine", action="append", default=None)
+    ap.add_argument("--no-big", action="store_true")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.big_child:
-        big(a.model, a.big_child)
+    if a.child:
+        model, engine, mp = json.loads(a.child)
+        print(json.dumps(big(model, engine, mp)))
         return
     import torch
 
-    from chromatize.inference import colorize, colorize_many, load_model
+    from chromatize.inference import shipped_models
 
-    m = load_model(a.model)
-    print(f"model={m.name} family={m.family} threads={torch.get_num_threads()}")
-    imgs = [photo(64, 64, i) for i in range(256)]
-    colorize_many(imgs[:8], m)
-    t = time.perf_counter()
-    colorize_many(imgs, m, batch_size=64)
-    dt = time.perf_counter() - t
-    print(f"64x64 batch of {len(imgs)}: {len(imgs) / dt:.0f} images/s")
-    one = photo(1000, 1000)
-    colorize(one, m)
-    t = time.perf_counter()
-    colorize(one, m)
-    print(f"1 MP (1000x1000) end-to-end: {time.perf_counter() - t:.3f} s (render size {m.default_render_size()})")
-    if a.profile:
-        pr = cProfile.Profile()
-        pr.enable()
-        colorize(one, m)
-        colorize_many(imgs[:64], m, batch_size=64)
-        pr.disable()
-        s = io.StringIO()
-        pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(12)
-        print(s.getvalue())
-    cmd = [sys.executable, __file__, "--big-child", "24"] + (["--model", a.model] if a.model else [])
-    print(subprocess.run(cmd, capture_output=True, text=True).stdout.strip())
+    models = a.model or list(shipped_models())
+    engines = a.engine or ["torch", "openvino"]
+    print(f"threads={torch.get_num_threads()}")
+    print("| model | engine | 64x64 img/s | 1 MP s | 1 MP + PNG write s | 24 MP s | 24 MP peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for model in models:
+        for engine in engines:
+            r = small(model, engine)
+            b = {"seconds": "", "peak_rss_mib": ""}
+            if not a.no_big:
+                cmd = [sys.executable, __file__, "--child", json.dumps([model, engine, 24])]
+                b = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            print(
+                f"| {model} | {r['engine_used']} | {r['batch64_img_s']} | {r['mp1_s']} | {r['mp1_with_png_write_s']} "
+                f"| {b['seconds']} | {b['peak_rss_mib']} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

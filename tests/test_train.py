@@ -246,3 +246,71 @@ def test_bad_options_fail_at_parse_time(args, message, tiny, tmp_path):
     assert r.exit_code != 0 and isinstance(r.exception, (ChromatizeError, SystemExit))
     assert message in str(r.exception) + r.output
     assert not (tmp_path / "r" / "checkpoints").exists()  # nothing was trained
+
+
+@pytest.mark.slow
+def test_two_nodes_with_torchrun_on_one_box(tiny, tmp_path):
+    """The multi-machine path: two torchrun 'nodes' (node ranks 0 and 1) on localhost, one process each,
+    `--num-nodes 2`; Lightning picks up torchrun's environment and trains with DDP over gloo."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [
+        "-m",
+        "chromatize.cli",
+        "train",
+        "--model",
+        "regression",
+        "--data",
+        str(tiny),
+        "--size",
+        "32",
+        "-o",
+        str(tmp_path / "mn"),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--devices",
+        "1",
+        "--num-nodes",
+        "2",
+        "--width",
+        "8",
+        "--val-limit",
+        "8",
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc-per-node",
+                "1",
+                "--node-rank",
+                str(rank),
+                "--master-addr",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for rank in (0, 1)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert (tmp_path / "mn" / "model.safetensors").is_file()
+    card = json.loads((tmp_path / "mn" / "config.json").read_text())
+    assert card["training"]["stages"][-1]["steps"] == 3
+    assert json.loads((tmp_path / "mn" / "run.json").read_text())["train"]["num_nodes"] == 2
