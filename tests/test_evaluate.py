@@ -9,6 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from chromatize.cli import app
+from chromatize.errors import ChromatizeError
 from chromatize.evaluate.practical import FALSE_DARK, STAIN, TINT, colour_flags
 from chromatize.models.registry import build
 from chromatize.models.store import save_model_dir
@@ -106,3 +107,26 @@ def test_bright_sepia_print_is_a_tint_not_a_stain():
     sepia = Image.fromarray((np.stack([g, g * 0.84, g * 0.6], -1) * 255).astype(np.uint8))
     flags = colour_flags(sepia)
     assert TINT in flags and STAIN not in flags
+
+
+def test_tune_writes_the_chosen_defaults_into_the_card(tiny_cls_dir, color_folder, tmp_path):
+    import shutil
+
+    from chromatize.data.prepare import prepare
+    from chromatize.evaluate.tune import tune, write_choice
+    from chromatize.models.card import ModelCard
+
+    prepare([color_folder], tmp_path / "p", size=32, fractions=(0.5, 0.5, 0.0), progress=False)
+    model = tmp_path / "m"
+    shutil.copytree(tiny_cls_dir, model)
+    rows, chosen = tune(str(model), [str(tmp_path / "p")], {"temperature": [0.2, 1.0]}, [32, 48], limit=10)
+    assert len(rows) == 4 and chosen in rows
+    assert {r["render_size"] for r in rows} == {32, 48}
+    mean, vivid = (next(r for r in rows if r["temperature"] == t and r["render_size"] == 32) for t in (1.0, 0.2))
+    assert vivid["colourfulness_ratio"] > mean["colourfulness_ratio"]  # the figures move with the setting
+    write_choice(model, chosen, ["p"])
+    card = ModelCard.read(model / "config.json")
+    assert card.inference == {"temperature": chosen["temperature"], "render_size": chosen["render_size"]}
+    assert card.metrics["carved_val_tuning"]["images"] == chosen["images"]
+    with pytest.raises(ChromatizeError, match="prepared folder"):
+        tune(str(model), [str(color_folder)], {"temperature": [0.5]}, [32])

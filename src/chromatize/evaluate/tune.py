@@ -48,7 +48,7 @@ def tune(
     from rich.progress import Progress
 
     from ..data.datasets import is_prepared
-    from ..inference import colorize_many, load_model
+    from ..inference import analyse, load_model
     from .run import gray_of, load_truth, score
 
     bad = [d for d in data if not is_prepared(d)]
@@ -65,11 +65,16 @@ def tune(
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
     rows = []
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("tuning", total=len(combos) * len(render_sizes))
+        task = bar.add_task("tuning", total=len(truth) * len(render_sizes))
         for rs in render_sizes:
-            for opts in combos:
-                preds = colorize_many([im for _, im in truth], m, render_size=rs, batch_size=32, **opts)
-                r = score([np.asarray(p.convert("RGB")) for p in preds], truths, g["psnr_per_image"])
+            preds: list[list[np.ndarray]] = [[] for _ in combos]
+            for _, im in truth:  # the network runs once per image and render size; decodings are views
+                view = analyse(im, m, render_size=rs)
+                for k, opts in enumerate(combos):
+                    preds[k].append(np.asarray(view.image(**opts).convert("RGB")))
+                bar.advance(task)
+            for opts, pr in zip(combos, preds):
+                r = score(pr, truths, g["psnr_per_image"])
                 rows.append(
                     {
                         **opts,
@@ -83,7 +88,6 @@ def tune(
                         "images": len(truth),
                     }
                 )
-                bar.advance(task)
     return rows, choose(rows)
 
 
