@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 from kornia import color as kc
 
@@ -64,3 +65,37 @@ def rgb_to_lc(rgb: torch.Tensor, space: str = "luv") -> tuple[torch.Tensor, torc
 def lc_to_rgb(l_n: torch.Tensor, ab_n: torch.Tensor, space: str = "luv") -> torch.Tensor:
     """Normalised (L, chroma) -> RGB in [0,1] (clipped to the gamut)."""
     return space_to_rgb(denormalize(l_n, ab_n, space), space)
+
+
+def lightness(rgb: np.ndarray, gray: bool | None = None) -> np.ndarray:
+    """CIE L* (0..100) of sRGB ``[...,3]`` or gray values ``[...]`` (``gray=True``) in [0,1] (numpy, float32).
+
+    The same maths as ``kornia.color.rgb_to_lab`` (D65; Y from linear sRGB), without computing a* b*:
+    the input side of inference only needs lightness, and a gray image needs one channel, not three.
+    """
+    x = np.asarray(rgb, dtype=np.float32)
+    lin = np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92).astype(np.float32)
+    gray = (x.ndim != 3 or x.shape[-1] != 3) if gray is None else gray
+    y = lin if gray else lin @ np.array([0.212671, 0.715160, 0.072169], np.float32)
+    f = np.where(y > 0.008856, np.cbrt(y), 7.787 * y + 4.0 / 29.0)
+    return (116.0 * f - 16.0).astype(np.float32)
+
+
+_XYZ_TO_RGB = np.array(
+    [
+        [3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
+        [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
+        [0.0556466391351772, -0.2040413383665112, 1.0573110696453443],
+    ],
+    np.float32,
+)
+
+
+def lab_to_srgb(lab_l: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIE Lab (D65) -> sRGB ``[...,3]``, unclipped (numpy, float32): ``kornia.color.lab_to_rgb``'s maths
+    without its tensor overhead, for the full-resolution output side of inference."""
+    fy = (lab_l + 16.0) / 116.0
+    f = np.stack([a / 500.0 + fy, fy, np.maximum(fy - b / 200.0, 0.0)], -1).astype(np.float32)
+    xyz = np.where(f > 0.2068966, f**3, (f - 4.0 / 29.0) / 7.787) * np.array([0.95047, 1.0, 1.08883], np.float32)
+    lin = xyz @ _XYZ_TO_RGB.T
+    return np.where(lin > 0.0031308, 1.055 * np.maximum(lin, 0.0031308) ** (1 / 2.4) - 0.055, 12.92 * lin)

@@ -152,6 +152,21 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(base, dtype=np.float32) / 255.0
 
 
+def pixel_array(img: Image.Image) -> tuple[np.ndarray, float]:
+    """The pixels as stored, without a float copy: (``[H,W]`` gray or ``[H,W,3]`` RGB array, full-scale
+    value). 16-bit and float gray keep their precision; other modes become 8-bit RGB (alpha set aside)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img)
+        return a, 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        return a, 255.0 if a.max() > 1.0 else 1.0
+    base, _ = split_alpha(img)
+    if base.mode in ("L", "1"):
+        return np.asarray(base.convert("L")), 255.0
+    return np.asarray(base if base.mode == "RGB" else base.convert("RGB")), 255.0
+
+
 def is_grayscale(img: Image.Image) -> bool:
     """True for 1-channel modes and for colour images whose chroma is negligible everywhere."""
     if img.mode in GRAY_MODES:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from . import color
 from .errors import ChromatizeError
-from .imageio import open_image, split_alpha, to_rgb_array
+from .imageio import open_image, pixel_array, split_alpha
 from .models.base import Family, Prediction
 from .models.card import ModelCard
 
@@ -166,13 +166,21 @@ def prepare_input(img: Image.Image | np.ndarray | str | Path, max_pixels: int | 
         raise ChromatizeError(f"cannot colorize an image without pixels ({pil.width}x{pil.height})")
     info = {k: pil.info[k] for k in ("exif", "dpi") if k in pil.info}
     _, alpha = split_alpha(pil)
-    h, w = pil.height, pil.width
-    l_full = np.empty((h, w), np.float32)
-    rgb = to_rgb_array(pil)
-    for y in range(0, h, STRIP):
-        strip = torch.from_numpy(np.ascontiguousarray(rgb[y : y + STRIP])).permute(2, 0, 1)[None]
-        l_full[y : y + STRIP] = color.rgb_to_space(strip, "lab")[0, 0].numpy()
-    return Prepared(l_full, alpha, info)
+    return Prepared(full_lightness(pil), alpha, info)
+
+
+def full_lightness(pil: Image.Image) -> np.ndarray:
+    """CIE L* ``[H,W]`` at full resolution: a lookup table for 8-bit gray, row strips otherwise (bounded
+    memory for very large images)."""
+    px, top = pixel_array(pil)
+    if px.dtype == np.uint8 and px.ndim == 2:
+        return color.lightness(np.arange(256, dtype=np.float32) / 255.0, gray=True)[px]
+    l_full = np.empty(px.shape[:2], np.float32)
+    for y in range(0, px.shape[0], STRIP):
+        l_full[y : y + STRIP] = color.lightness(
+            np.clip(px[y : y + STRIP].astype(np.float32) / top, 0.0, 1.0), gray=px.ndim == 2
+        )
+    return l_full
 
 
 def render_shape(h: int, w: int, render_size: int) -> tuple[int, int]:
@@ -216,17 +224,40 @@ def to_rgb_in_gamut(l_raw: torch.Tensor, ab_raw: torch.Tensor, space: str, iters
     return rgb.clamp(0.0, 1.0)
 
 
+def lab_in_gamut(lab_l: np.ndarray, ab: np.ndarray, iters: int = 6) -> np.ndarray:
+    """Lab -> sRGB ``[H,W,3]`` in [0,1]; out-of-gamut colours have their chroma shrunk (x0.75 per round)
+    instead of clipping RGB, so the output keeps the input's lightness (numpy; only those pixels redone)."""
+    rgb = color.lab_to_srgb(lab_l, ab[0], ab[1])
+    bad = np.nonzero(((rgb < -0.002) | (rgb > 1.002)).any(-1))
+    if bad[0].size:
+        lb, a, b = lab_l[bad], ab[0][bad], ab[1][bad]
+        for _ in range(iters):
+            a, b = a * 0.75, b * 0.75
+            sub = color.lab_to_srgb(lb, a, b)
+            rgb[bad] = sub
+            still = ((sub < -0.002) | (sub > 1.002)).any(-1)
+            if not still.any():
+                break
+            bad = tuple(i[still] for i in bad)
+            lb, a, b = lb[still], a[still], b[still]
+    return np.clip(rgb, 0.0, 1.0)
+
+
 def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
-    """Full-resolution L + upsampled chroma -> RGB(A) PIL image."""
+    """Full-resolution L + upsampled chroma -> RGB(A) PIL image (in row strips: bounded memory)."""
     h, w = p.l_full.shape
     ab = _upsample(ab_small[0].numpy().astype(np.float32), h, w)
     out = np.empty((h, w, 3), np.uint8)
     # L is CIE L* in both spaces; the network's chroma is in `space`.
     for y in range(0, h, STRIP):
-        l_raw = torch.from_numpy(np.ascontiguousarray(p.l_full[y : y + STRIP]))[None, None]
-        ab_raw = torch.from_numpy(np.ascontiguousarray(ab[:, y : y + STRIP]))[None] * color.CHROMA_SCALE[space]
-        rgb = to_rgb_in_gamut(l_raw, ab_raw, space)
-        out[y : y + STRIP] = (rgb[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        ab_raw = ab[:, y : y + STRIP] * color.CHROMA_SCALE[space]
+        if space == "lab":
+            rgb = lab_in_gamut(p.l_full[y : y + STRIP], ab_raw)
+        else:
+            l_raw = torch.from_numpy(np.ascontiguousarray(p.l_full[y : y + STRIP]))[None, None]
+            rgb = to_rgb_in_gamut(l_raw, torch.from_numpy(np.ascontiguousarray(ab_raw))[None], space)
+            rgb = rgb[0].permute(1, 2, 0).numpy()
+        out[y : y + STRIP] = (rgb * 255 + 0.5).astype(np.uint8)
     img = Image.fromarray(out, "RGB")
     if p.alpha is not None:
         img.putalpha(p.alpha)
