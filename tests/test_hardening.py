@@ -307,3 +307,32 @@ def test_resume_refuses_a_crafted_checkpoint_even_when_told_to_trust(tmp_path):
     r = subprocess.run([*base, "--resume", "--max-steps", "2"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2 and not marker.exists()
     assert "not a plain-data checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_overflowing_weights_fail_instead_of_black_images(tmp_path, capsys):
+    """Bit flips that keep the weights finite but make them huge: the output overflows; refused."""
+    torch.manual_seed(0)
+    net = build("regression", width=8)
+    with torch.no_grad():
+        net.encoder[0][0].weight.mul_(1e38)  # an exponent bit flipped in every weight of the first conv
+    save_model_dir(net, {"family": "regression", "options": {"width": 8}}, tmp_path / "m")
+    gray().save(tmp_path / "x.png")
+    code, out, err = colorize(capsys, tmp_path / "x.png", "-o", tmp_path / "o", "--model", tmp_path / "m")
+    assert code == 1 and "NaN or infinite" in err and not (tmp_path / "o" / "x.png").exists()
+
+
+def test_resume_keeps_the_earlier_metrics_rows(tmp_path):
+    from chromatize.data.prepare import prepare
+    from chromatize.training.callbacks import read_metrics
+    from chromatize.training.train import train
+
+    src = tmp_path / "src" / "c"
+    src.mkdir(parents=True)
+    for i in range(12):
+        smooth_color_image(i, 36).save(src / f"{i}.png")
+    prepare([src.parent], tmp_path / "prep", size=32, fractions=(0.7, 0.3, 0.0), progress=False)
+    opts = dict(size=32, options={"width": 8}, progress=False, batch_size=4, val_limit=4, log_every=1)
+    train("regression", [str(tmp_path / "prep")], tmp_path / "run", max_steps=2, **opts)
+    train("regression", [str(tmp_path / "prep")], tmp_path / "run", resume=True, max_steps=4, **opts)
+    steps = sorted({int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("train_loss_step")})
+    assert len(steps) == 4 and steps[:2] == [0, 1]  # the first run's rows are still there

@@ -97,3 +97,10 @@ def test_cli_prepare_prints_summary(messy_folder, tmp_path):
     assert r.exit_code == 0, r.output
     assert "kept: train" in r.output and "dropped: unreadable" in r.output
     assert "text.jpg: unreadable: not an image" in r.output
+
+
+def test_candidate_count_is_the_progress_total(messy_folder, tmp_path):
+    from chromatize.data.prepare import count_candidates
+
+    res = prepare([messy_folder], tmp_path / "p", size=48, progress=False)
+    assert count_candidates([messy_folder]) == len(res.rows) == 9

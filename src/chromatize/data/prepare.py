@@ -66,6 +66,18 @@ def _source_name(path: Path, taken: set[str]) -> str:
     return name
 
 
+def count_candidates(paths: list[Path]) -> int:
+    """How many files `iter_source` will yield (folders: a directory walk; tar shards: their headers)."""
+    n = 0
+    for path in paths:
+        if path.is_dir():
+            n += sum(1 for q in path.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file() and tarfile.is_tarfile(path):
+            with tarfile.open(path, "r:*") as tf:
+                n += sum(1 for m in tf if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES)
+    return n
+
+
 def iter_source(path: Path, name: str) -> Iterator[Entry]:
     """Yield the candidate images of one folder or tar shard, in a deterministic order."""
     if path.is_dir():
@@ -157,7 +169,7 @@ def prepare(
     t0 = time.perf_counter()
     bar = _progress(progress)
     with bar:
-        task = bar.add_task("preparing", total=None)
+        task = bar.add_task("preparing", total=count_candidates(paths) if progress else None)
         for p, name in zip(paths, names):
             forced = split_as.get(str(p)) or split_as.get(name) or split_as.get("*")
             for e in iter_source(p, name):

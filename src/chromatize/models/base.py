@@ -177,8 +177,12 @@ class Family:
         ``run`` (padded L -> the same tensor) instead. Pre- and post-processing stay here, identical.
         """
         x = pad_to(l_n, net.stride)
-        raw = run(x) if run is not None else net.raw(x)
-        return self.from_raw(net, raw.float(), l_n, defaults)
+        raw = (run(x) if run is not None else net.raw(x)).float()
+        if not torch.isfinite(raw).all() or raw.abs().max() > 1e6:  # e.g. bit flips: huge or overflowing
+            raise ChromatizeError(
+                "the network produced NaN or infinite (or absurdly large) values: its weights look damaged"
+            )
+        return self.from_raw(net, raw, l_n, defaults)
 
     def from_raw(self, net: nn.Module, raw: torch.Tensor, l_n: torch.Tensor, defaults: dict[str, Any]) -> Prediction:
         return ChromaPrediction(raw, l_n)
