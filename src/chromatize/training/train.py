@@ -260,8 +260,8 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
         except pickle.UnpicklingError as e:  # weights_only=True refused something that is not plain data
             raise ChromatizeError(f"{last}: refused, not a plain-data checkpoint ({str(e).splitlines()[0]})") from None
         trainer.save_checkpoint(last)
-        if not any(k.startswith("val_") for k in trainer.callback_metrics):  # a run shorter than an epoch
-            trainer.validate(module, datamodule=dm, verbose=False)
+        # the card's figures are those of the final weights (also for runs shorter than an epoch)
+        trainer.validate(module, datamodule=dm, verbose=False)
     if trainer.global_rank == 0:
         figures = {k[4:]: round(float(v), 5) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
         steps = trainer.global_step // per_batch
