@@ -188,7 +188,7 @@ def build_app(models: list[str] | None = None, engine: str = "torch") -> gr.Bloc
                     label="vividness: temperature of models that decode a distribution (0 = boldest)",
                 )
                 go = gr.Button("Colorize", variant="primary")
-                msg = gr.Textbox(elem_id="message", label="message", interactive=False)
+                msg = gr.Markdown(elem_id="message")  # plain text (no markup) for people and API clients
                 gr.Examples([p for _, p in example_files()], inputs=inp, label="examples")
             with gr.Column(scale=2):
                 slider = gr.ImageSlider(label="before / after", type="pil", format="png")
