@@ -183,16 +183,24 @@ def full_lightness(pil: Image.Image) -> np.ndarray:
     return l_full
 
 
-def render_shape(h: int, w: int, render_size: int) -> tuple[int, int]:
-    """Longer side -> ``render_size`` (never upscaled beyond the input), aspect ratio kept."""
+def render_shape(h: int, w: int, render_size: int, render_min: int = 0) -> tuple[int, int]:
+    """Longer side -> ``render_size``, aspect ratio kept; never upscaled, except that a longer side below
+    ``render_min`` is upscaled to it (a model trained on larger views of small pictures)."""
     s = min(1.0, render_size / max(h, w))
+    if max(h, w) < render_min:
+        s = render_min / max(h, w)
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def small_l(p: Prepared, render_size: int) -> torch.Tensor:
-    """Normalised L at the render size ``[1,1,h,w]`` (area-filtered)."""
-    h, w = render_shape(*p.l_full.shape, render_size)
-    small = Image.fromarray(p.l_full, "F").resize((w, h), Image.BOX) if (h, w) != p.l_full.shape else p.l_full
+def small_l(p: Prepared, render_size: int, render_min: int = 0) -> torch.Tensor:
+    """Normalised L at the render size ``[1,1,h,w]`` (area-filtered; bilinear when upscaled)."""
+    h, w = render_shape(*p.l_full.shape, render_size, render_min)
+    up = h > p.l_full.shape[0]
+    small = (
+        Image.fromarray(p.l_full, "F").resize((w, h), Image.BILINEAR if up else Image.BOX)
+        if (h, w) != p.l_full.shape
+        else p.l_full
+    )
     return torch.from_numpy(np.asarray(small, np.float32).copy())[None, None] / color.L_SCALE - 1.0
 
 
@@ -317,7 +325,8 @@ def analyse(
     m = _model(model)
     decoding = m.check_decoding(decoding)
     p = prepare_input(img)
-    return Colouring(m, p, m.predict(small_l(p, check_render_size(render_size or m.render_size))), decoding)
+    l_small = small_l(p, check_render_size(render_size or m.render_size), m.card.render_min)
+    return Colouring(m, p, m.predict(l_small), decoding)
 
 
 def check_render_size(rs: Any) -> int:
@@ -341,7 +350,7 @@ def colorize_many(
     if batch_size < 1:
         raise ChromatizeError(f"batch size must be at least 1, got {batch_size}")
     prepared = [prepare_input(i) for i in images]
-    smalls = [small_l(p, rs) for p in prepared]
+    smalls = [small_l(p, rs, m.card.render_min) for p in prepared]
     chroma: list[torch.Tensor | None] = [None] * len(images)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, s in enumerate(smalls):

@@ -80,6 +80,11 @@ class ModelCard:
     def render_size(self) -> int:
         return int(self.inference.get("render_size", self.family_obj.default_render_size))
 
+    @property
+    def render_min(self) -> int:
+        """Inputs whose longer side is below this are upscaled to it before the network (0: never)."""
+        return int(self.inference.get("render_min", 0))
+
     # ------------------------------------------------------------------ checks and (de)serialisation
     def validate(self) -> ModelCard:
         """Check every field; returns self, or raises ChromatizeError naming the bad field."""
@@ -93,7 +98,7 @@ class ModelCard:
         if not isinstance(self.size, int) or isinstance(self.size, bool) or not 8 <= self.size <= 4096:
             raise ChromatizeError(f"model card: size must be an integer in [8, 4096], got {self.size!r}")
         self.options = fam.check_options(self.options)
-        extra = set(self.inference) - set(fam.decoding) - {"render_size"}
+        extra = set(self.inference) - set(fam.decoding) - {"render_size", "render_min"}
         if extra:
             raise ChromatizeError(f"model card: {self.family} has no inference default {sorted(extra)[0]!r}")
         fam.check_decoding({k: v for k, v in self.inference.items() if k in fam.decoding})
@@ -101,6 +106,9 @@ class ModelCard:
         lo, hi = RENDER_SIZE_RANGE
         if not isinstance(rs, int) or isinstance(rs, bool) or not lo <= rs <= hi:
             raise ChromatizeError(f"model card: inference.render_size must be an integer in [{lo}, {hi}], got {rs!r}")
+        rm = self.inference.get("render_min", 0)
+        if not isinstance(rm, int) or isinstance(rm, bool) or not 0 <= rm <= hi:
+            raise ChromatizeError(f"model card: inference.render_min must be an integer in [0, {hi}], got {rm!r}")
         _finite_numbers(self.metrics, "metrics")
         _no_paths(self.training, "training")
         return self
