@@ -28,6 +28,14 @@ def photo(h: int, w: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(g, 0, 255).astype(np.uint8), "L")
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM: its own, reset at exec, unlike ru_maxrss after fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def big(model: str, engine: str, mp: float) -> dict:
     from chromatize.inference import colorize, load_model
 
@@ -39,7 +47,7 @@ def big(model: str, engine: str, mp: float) -> dict:
         t = time.perf_counter()
         out = colorize(p, m)
         dt = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib()
     return {"mp": round(side * side / 1e6, 1), "seconds": round(dt, 2), "peak_rss_mib": round(rss), "size": out.size}
 
 
