@@ -302,8 +302,11 @@ def palette(
         roots = [Path(d) for d in data] if all(is_prepared(d) for d in data) else [Path(tmp)]
         if roots == [Path(tmp)]:
             run_prepare(data, tmp, size=32, fractions=(1.0, 0.0, 0.0), progress=sys.stderr.isatty())
-        rgb = train_images_fn(roots, 32, seed)(images)
-        pal, freq = fit_palette(chroma_pixels(rgb, color_space, seed=seed), k=k, seed=seed)
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"fitting {k} colours (k-means over {images} images)"):
+            rgb = train_images_fn(roots, 32, seed)(images)
+            pal, freq = fit_palette(chroma_pixels(rgb, color_space, seed=seed), k=k, seed=seed)
     img = draw_palette(pal, freq, color_space)
     atomic_write(out, lambda t: img.save(t, format="PNG"))
     atomic_write_text(
