@@ -10,7 +10,7 @@ output falls in the same RGB colour class as the truth.
 Usage:
     python benchmarks/horse_experiment.py --prepared runs/horse --run runs/horse_design [--run ...]
         [--model efficientnet_unet] --out docs/horse
-Writes a table (markdown) to stdout, the accuracy-per-epoch curve and a sample grid under --out.
+Writes a table (markdown) to stdout, the accuracy-per-epoch curve (PNG) and a sample grid (JPEG) under --out.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def main() -> None:
             samples[r["name"]] = [Image.fromarray(x) for x in preds[:8]]
     samples["truth"] = pils[:8]
     grid = sample_grid(list(samples.values()), tile=96, labels=list(samples))
-    grid.save(out / "samples.png")
+    grid.convert("RGB").save(out / "samples.jpg", quality=85)
     if curves:
         import matplotlib
 
