@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
@@ -232,6 +232,14 @@ FORMATS = {
 }
 
 
+# found by CI: a TIFF whose mangled tags make Pillow raise TypeError/KeyError while decoding
+BAD_TIFF = bytes.fromhex(
+    "49492a00080000000a0000010400010000000100000001010400010000000100000002010300030000008600000003010300"
+    "010000000100000006010300010000000200000011010400010000008c000000150103000100000003000000160104000100"
+    "0000010000001701040001000000030000001c010300010000000100000001000000080008000800947c7b"
+)
+
+
 @st.composite
 def encoded_images(draw):
     fmt = draw(st.sampled_from(sorted(FORMATS)))
@@ -256,6 +264,7 @@ def encoded_images(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sample=encoded_images())
+@example(sample=(BAD_TIFF, (1, 1)))
 def test_property_any_bytes_colour_or_our_error(sample, tiny_cls_dir, tmp_path_factory):
     data, _ = sample
     path = tmp_path_factory.mktemp("h") / "x.img"

@@ -100,6 +100,8 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
         raise ImageReadError(f"{label}: too large (refused by Pillow's decompression-bomb guard: {e})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageReadError(f"{label}: truncated or corrupt image data ({e})") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise KeyError/TypeError on mangled tags
+        raise ImageReadError(f"{label}: corrupt image data ({type(e).__name__}: {e})") from None
     return _to_srgb(img)
 
 
