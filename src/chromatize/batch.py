@@ -312,6 +312,7 @@ def run_batch(
                 spec = {
                     "model": str(m.name),
                     "device": device,
+                    "engine": engine,
                     "decoding": decoding,
                     "render_size": render_size,
                     "fmt": fmt,

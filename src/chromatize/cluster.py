@@ -45,7 +45,7 @@ class ModelPlugin(WorkerPlugin):
         if self.spec.get("threads"):
             torch.set_num_threads(int(self.spec["threads"]))  # this worker process is ours
         s = self.spec
-        m = load_model(s["model"], device=s["device"], engine=s.get("engine", "torch"))
+        m = load_model(s["model"], device=s["device"], engine=s["engine"])
         self.colourer = Colourer(
             m,
             s["decoding"],
