@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ChromatizeError
-from .imageio import DEFAULT_MAX_PIXELS, FORMATS, IMAGE_SUFFIXES, check_writable, is_ours, save_image
+from .imageio import DEFAULT_MAX_PIXELS, FORMATS, IMAGE_SUFFIXES, check_writable, is_ours, save_image, writable_kind
 
 PART_GLOB = ".*.part"  # temporary files of `imageio.atomic_write`
 
@@ -65,7 +65,7 @@ def output_suffix(src: Path, fmt: str) -> str:
 
     Image.init()
     kind = Image.registered_extensions().get(src.suffix.lower())
-    return src.suffix if kind in Image.SAVE and kind not in ("XPM", "EPS", "PDF") else ".png"
+    return src.suffix if writable_kind(kind) == kind else ".png"
 
 
 def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], list[tuple[str, str]], list[str]]:

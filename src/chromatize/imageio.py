@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -225,6 +226,13 @@ def check_writable(out: Path) -> None:
         raise ChromatizeError(f"cannot write to output folder {out}: {e.strerror or e}") from None
 
 
+def writable_kind(kind: str | None) -> str:
+    """A Pillow format name we write images as: ``kind`` when Pillow can save it as a picture, else PNG."""
+    Image.init()
+    return kind if kind in Image.SAVE and kind not in ("XPM", "EPS", "PDF") else "PNG"
+
+
+@functools.cache
 def srgb_icc() -> bytes:
     """littleCMS's sRGB profile with its creation time zeroed, so equal images give equal files."""
     icc = bytearray(ImageCms.ImageCmsProfile(_SRGB).tobytes())
@@ -262,10 +270,7 @@ def save_image(img: Image.Image, dst: Path, fmt: str, src_format: str | None = N
     from .version import __version__
 
     notes = []
-    kind = FORMATS[fmt][0] if fmt != "same" else (src_format or "PNG")
-    Image.init()
-    if kind not in Image.SAVE or kind in ("XPM", "EPS", "PDF"):
-        kind = "PNG"
+    kind = FORMATS[fmt][0] if fmt != "same" else writable_kind(src_format)
     if kind in ("JPEG", "BMP", "PPM", "GIF") and img.mode == "RGBA":
         img = img.convert("RGB")
     kw: dict = {"icc_profile": srgb_icc()}
