@@ -118,3 +118,31 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     cap = capsys.readouterr()
     return code, cap.out, cap.err
+
+
+@pytest.fixture(scope="session")
+def tiny_reg_dir(tmp_path_factory) -> Path:
+    """A tiny regression model (width 8, seed 0): the cheapest real model for batch and cluster tests."""
+    import torch
+
+    from chromatize.models.registry import build
+    from chromatize.models.store import save_model_dir
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("m") / "reg"
+    save_model_dir(build("regression", width=8), {"family": "regression", "options": {"width": 8}}, d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory) -> Path:
+    """A prepared folder of 24 colour images at 32 px (train/val 2:1) for training tests."""
+    from chromatize.data.prepare import prepare
+
+    src = tmp_path_factory.mktemp("src") / "c"
+    src.mkdir()
+    for i in range(24):
+        smooth_color_image(i, 36).save(src / f"{i}.png")
+    out = tmp_path_factory.mktemp("prep")
+    prepare([src.parent], out, size=32, fractions=(0.67, 0.33, 0.0), progress=False)
+    return out

@@ -11,12 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from chromatize.batch import run_batch
 from chromatize.cluster import run_on_cluster
-from chromatize.models.registry import build
-from chromatize.models.store import save_model_dir
 
 from .conftest import smooth_color_image
 
@@ -25,11 +22,8 @@ psutil = pytest.importorskip("psutil")
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("m") / "reg"
-    save_model_dir(build("regression", width=8), {"family": "regression", "options": {"width": 8}}, d)
-    return d
+def model_dir(tiny_reg_dir) -> Path:
+    return tiny_reg_dir
 
 
 def photos(root: Path, n: int, size: int) -> Path:

@@ -25,11 +25,8 @@ from .conftest import jpeg_bytes, run_cli, smooth_color_image
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("m") / "reg"
-    save_model_dir(build("regression", width=8), {"family": "regression", "options": {"width": 8}}, d)
-    return d
+def model_dir(tiny_reg_dir) -> Path:
+    return tiny_reg_dir
 
 
 def gray(seed: int = 1, size: int = 40) -> Image.Image:
@@ -265,15 +262,9 @@ def test_fuzzed_files_never_abort_a_batch_thousands(model_dir, tmp_path):
     _fuzz(model_dir, tmp_path, 3000, seed=1)
 
 
-def test_resume_refuses_a_crafted_checkpoint_even_when_told_to_trust(tmp_path):
+def test_resume_refuses_a_crafted_checkpoint_even_when_told_to_trust(tiny_prepared, tmp_path):
     """A checkpoint whose pickle would run code: refused although TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1."""
-    from chromatize.data.prepare import prepare
 
-    src = tmp_path / "src" / "c"
-    src.mkdir(parents=True)
-    for i in range(12):
-        smooth_color_image(i, 36).save(src / f"{i}.png")
-    prepare([src.parent], tmp_path / "prep", size=32, fractions=(0.7, 0.3, 0.0), progress=False)
     run = tmp_path / "run"
     base = [
         sys.executable,
@@ -283,7 +274,7 @@ def test_resume_refuses_a_crafted_checkpoint_even_when_told_to_trust(tmp_path):
         "--model",
         "regression",
         "--data",
-        str(tmp_path / "prep"),
+        str(tiny_prepared),
         "--size",
         "32",
         "-o",
@@ -321,18 +312,12 @@ def test_overflowing_weights_fail_instead_of_black_images(tmp_path, capsys):
     assert code == 1 and "NaN or infinite" in err and not (tmp_path / "o" / "x.png").exists()
 
 
-def test_resume_keeps_the_earlier_metrics_rows(tmp_path):
-    from chromatize.data.prepare import prepare
+def test_resume_keeps_the_earlier_metrics_rows(tiny_prepared, tmp_path):
     from chromatize.training.callbacks import read_metrics
     from chromatize.training.train import train
 
-    src = tmp_path / "src" / "c"
-    src.mkdir(parents=True)
-    for i in range(12):
-        smooth_color_image(i, 36).save(src / f"{i}.png")
-    prepare([src.parent], tmp_path / "prep", size=32, fractions=(0.7, 0.3, 0.0), progress=False)
     opts = dict(size=32, options={"width": 8}, progress=False, batch_size=4, val_limit=4, log_every=1)
-    train("regression", [str(tmp_path / "prep")], tmp_path / "run", max_steps=2, **opts)
-    train("regression", [str(tmp_path / "prep")], tmp_path / "run", resume=True, max_steps=4, **opts)
+    train("regression", [str(tiny_prepared)], tmp_path / "run", max_steps=2, **opts)
+    train("regression", [str(tiny_prepared)], tmp_path / "run", resume=True, max_steps=4, **opts)
     steps = sorted({int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("train_loss_step")})
     assert len(steps) == 4 and steps[:2] == [0, 1]  # the first run's rows are still there

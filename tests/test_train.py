@@ -12,27 +12,20 @@ import pytest
 import torch
 
 from chromatize.data.datasets import ColorizationDataset
-from chromatize.data.prepare import prepare
 from chromatize.errors import ChromatizeError
 from chromatize.models.registry import FAMILIES
 from chromatize.models.store import load_model_dir
 from chromatize.training.modules import FamilyModule
 from chromatize.training.train import new_run, train, train_images_fn
 
-from .conftest import SMALL, smooth_color_image
+from .conftest import SMALL
 
 FAST = dict(batch_size=16, val_limit=8, ckpt_every=1, log_every=1)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("src") / "c"
-    src.mkdir()
-    for i in range(24):
-        smooth_color_image(i, 36).save(src / f"{i}.png")
-    out = tmp_path_factory.mktemp("prep")
-    prepare([src.parent], out, size=32, fractions=(0.67, 0.33, 0.0), progress=False)
-    return out
+def tiny(tiny_prepared) -> Path:
+    return tiny_prepared
 
 
 def _opts(**kw):
