@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ChromatizeError
@@ -153,24 +153,25 @@ def check_batch_options(fmt: str, batch_size: int, max_pixels: float) -> None:
         raise ChromatizeError(f"--max-megapixels must be a positive finite number, got {max_pixels!r}")
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How every file of a run is coloured and written; the one thing a local run and each cluster
+    worker share (it travels to workers as a plain dict)."""
+
+    decoding: dict
+    render_size: int | None
+    fmt: str
+    batch_size: int
+    overwrite: bool
+    confidence: bool
+    max_pixels: int
+
+
 class Colourer:
     """Colours jobs with one loaded model; every failure stays with its file."""
 
-    def __init__(
-        self,
-        model,
-        decoding: dict,
-        render_size: int | None,
-        fmt: str,
-        batch_size: int,
-        overwrite: bool,
-        confidence: bool,
-        max_pixels: int,
-        warn: Callable[[str], None],
-    ):
-        self.m, self.decoding, self.render_size, self.fmt = model, decoding, render_size, fmt
-        self.batch_size, self.overwrite, self.confidence = batch_size, overwrite, confidence
-        self.max_pixels, self.warn = max_pixels, warn
+    def __init__(self, model, settings: Settings, warn: Callable[[str], None]):
+        self.m, self.settings, self.warn = model, settings, warn
 
     def _load(self, j: Job) -> tuple[Outcome | None, object]:
         from .imageio import is_grayscale, open_image
@@ -180,10 +181,10 @@ class Colourer:
             if not is_ours(j.dst):
                 why = "exists and was not written by chromatize; refusing to replace it (choose another -o)"
                 return Outcome(str(j.src), None, "failed", f"output {j.dst} {why}"), None
-            if not self.overwrite:
+            if not self.settings.overwrite:
                 return Outcome(str(j.src), str(j.dst), "skipped", "output exists (use --overwrite)"), None
         try:
-            img = open_image(j.src, max_pixels=self.max_pixels)
+            img = open_image(j.src, max_pixels=self.settings.max_pixels)
             if img.info.get("chromatize_note"):
                 self.warn(f"[yellow]note[/yellow] {j.src}: {img.info['chromatize_note']}")
             if not is_grayscale(img):
@@ -199,18 +200,24 @@ class Colourer:
 
         def single(img):
             try:
-                if self.confidence:
-                    v = analyse(img, self.m, render_size=self.render_size, **self.decoding)
+                if self.settings.confidence:
+                    v = analyse(img, self.m, render_size=self.settings.render_size, **self.settings.decoding)
                     return v.image(), v.confidence()
-                return colorize_many([img], self.m, render_size=self.render_size, **self.decoding)[0], None
+                return colorize_many([img], self.m, render_size=self.settings.render_size, **self.settings.decoding)[
+                    0
+                ], None
             except Exception as e:  # noqa: BLE001
                 return e
 
-        if self.confidence or len(imgs) == 1:
+        if self.settings.confidence or len(imgs) == 1:
             return [single(i) for i in imgs]
         try:
             outs = colorize_many(
-                imgs, self.m, render_size=self.render_size, batch_size=self.batch_size, **self.decoding
+                imgs,
+                self.m,
+                render_size=self.settings.render_size,
+                batch_size=self.settings.batch_size,
+                **self.settings.decoding,
             )
             return [(o, None) for o in outs]
         except Exception:  # noqa: BLE001
@@ -235,7 +242,7 @@ class Colourer:
                 if isinstance(res, BaseException):
                     raise res
                 out, conf = res
-                notes = save_image(out, j.dst, self.fmt, getattr(img, "format", None))
+                notes = save_image(out, j.dst, self.settings.fmt, getattr(img, "format", None))
                 if conf is not None:
                     save_image(conf, j.dst.with_name(j.dst.stem + ".confidence.png"), "png")
                 results[n] = Outcome(str(j.src), str(j.dst), "ok", "", secs + share + time.perf_counter() - t2, notes)
@@ -308,35 +315,15 @@ def run_batch(
         columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=con, disable=not progress, transient=True) as bar:
             task = bar.add_task("", total=len(jobs))
+            settings = Settings(decoding, render_size, fmt, batch_size, overwrite, confidence, max_pixels)
             if execute is not None:
-                spec = {
-                    "model": str(m.name),
-                    "device": device,
-                    "engine": engine,
-                    "decoding": decoding,
-                    "render_size": render_size,
-                    "fmt": fmt,
-                    "batch_size": batch_size,
-                    "overwrite": overwrite,
-                    "confidence": confidence,
-                    "max_pixels": max_pixels,
-                }
+                spec = {"model": str(m.name), "device": device, "engine": engine, "settings": asdict(settings)}
                 for o in execute(jobs, spec):
                     record(o)
                     bar.advance(task)
                 clean_stale_parts(out)  # temporary files of workers that died mid-write
             else:
-                worker = Colourer(
-                    m,
-                    decoding,
-                    render_size,
-                    fmt,
-                    batch_size,
-                    overwrite,
-                    confidence,
-                    max_pixels,
-                    lambda msg: con.print(msg, highlight=False),
-                )
+                worker = Colourer(m, settings, lambda msg: con.print(msg, highlight=False))
                 for k in range(0, len(jobs), batch_size):
                     for o in worker.run(jobs[k : k + batch_size]):
                         record(o)

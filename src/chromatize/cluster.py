@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from .batch import Colourer, Job, Outcome
+from .batch import Colourer, Job, Outcome, Settings
 from .errors import ChromatizeError
 
 try:
@@ -46,17 +46,7 @@ class ModelPlugin(WorkerPlugin):
             torch.set_num_threads(int(self.spec["threads"]))  # this worker process is ours
         s = self.spec
         m = load_model(s["model"], device=s["device"], engine=s["engine"])
-        self.colourer = Colourer(
-            m,
-            s["decoding"],
-            s["render_size"],
-            s["fmt"],
-            s["batch_size"],
-            s["overwrite"],
-            s["confidence"],
-            s["max_pixels"],
-            lambda msg: None,
-        )
+        self.colourer = Colourer(m, Settings(**s["settings"]), lambda msg: None)
 
     def teardown(self, worker=None) -> None:
         self.colourer = None

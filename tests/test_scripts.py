@@ -1,0 +1,89 @@
+"""The GPU-stage scripts, run on the CPU with tiny generated packs (how they are checked before a loan)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from chromatize.models.store import load_model_dir
+
+from .conftest import smooth_color_image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "src" / "chromatize" / "weights" / "efficientnet_unet"
+
+
+def _pack_module():
+    spec = importlib.util.spec_from_file_location("pack_gpu_data", ROOT / "scripts" / "pack_gpu_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
+    pack = _pack_module()
+    data = tmp_path / "packs"
+    data.mkdir()
+    photos = [np.asarray(smooth_color_image(i, 96)) for i in range(12)]
+    tins = [np.asarray(smooth_color_image(100 + i, 64)) for i in range(12)]
+    pack.write_pack(data / "photo-x.npz", [pack.encode_webp(p, 96, 90) for p in photos])
+    pack.write_pack(data / "valphoto-x.npz", [pack.encode_webp(p, 96, 90) for p in photos[:4]])
+    pack.write_pack(data / "tin-0.npz", [pack.encode_webp(t, 64, 90) for t in tins])
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "gpu_stage.py"),
+        "--init",
+        str(SHIPPED),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--seconds",
+        "4",
+        "--photo-batch",
+        "2",
+        "--tin-batch",
+        "2",
+        "--photo-sizes",
+        "64,96",
+        "--tin-size",
+        "64",
+        "--photo-store",
+        "96",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--save-every",
+        "2",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = json.loads((out / "log.json").read_text())
+    assert log["steps"] > 0 and log["seen"]["photo"] > 0 and log["seen"]["tin"] > 0
+    assert log["images"] == {"photo": 12, "tin": 12, "valphoto": 4, "valtin": 0}
+    finals = [e for e in log["evals"] if e["which"] in ("last", "ema")]
+    assert len(finals) == 2 and all(math.isfinite(e["valphoto_loss"]) for e in finals)
+    init, _ = load_model_dir(SHIPPED)
+    snapshots = [e["which"] for e in log["evals"] if e["which"] == "ema60"]  # only once 60 % of the time passed
+    for which in ("last", "ema", *snapshots):
+        net, card = load_model_dir(out / which)
+        assert card.training["stages"][-1]["script"] == "scripts/gpu_stage.py"
+        moved = max(
+            float((a.float() - b.float()).abs().max())
+            for a, b in zip(net.state_dict().values(), init.state_dict().values())
+            if a.is_floating_point()
+        )
+        assert moved > 0, f"{which}: weights did not change"
+        with torch.no_grad():
+            assert torch.isfinite(net(torch.zeros(1, 1, 64, 64))).all()
