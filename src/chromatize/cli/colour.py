@@ -1,0 +1,105 @@
+"""`chromatize colorize` and `chromatize demo`."""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import _die, app
+
+
+@app.command()
+def colorize(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders (recursive) or globs.")] = None,
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output folder (sub-folders of folder inputs mirrored).")
+    ] = Path("colorized"),
+    example: Annotated[
+        bool, typer.Option(help="Add the bundled example photo (an 1880s print) to the inputs.")
+    ] = False,
+    model: Annotated[
+        Optional[str], typer.Option(help="Shipped model name or model folder (default: the default).")
+    ] = None,
+    render_size: Annotated[
+        Optional[int], typer.Option(help="Longer side the network sees (default: the model's).")
+    ] = None,
+    temperature: Annotated[
+        Optional[float],
+        typer.Option(help="Vividness of distribution models: 0 = mode, 1 = mean (default: the model card's)."),
+    ] = None,
+    format: Annotated[str, typer.Option(help="png, jpg or same (as the input).")] = "png",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Images per network batch.")] = 8,
+    overwrite: Annotated[
+        bool, typer.Option(help="Redo outputs that exist (default: skip them, so runs resume).")
+    ] = False,
+    confidence: Annotated[bool, typer.Option(help="Also write <name>.confidence.png (distribution models).")] = False,
+    log: Annotated[Optional[Path], typer.Option(help="Append one JSON line per file to this file.")] = None,
+    max_megapixels: Annotated[float, typer.Option(help="Refuse larger images (checked before decoding).")] = 100.0,
+    engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
+    cluster: Annotated[
+        Optional[str],
+        typer.Option(help="Dask scheduler address (tcp://host:8786) or local[:N] worker processes (extra: cluster)."),
+    ] = None,
+) -> None:
+    """Colour grayscale photos; never touches the inputs, skips finished outputs.
+
+    Example: chromatize colorize scans/ old.jpg -o coloured/ --model classification
+    Example: chromatize colorize --example -o out/
+    """
+    from ..batch import run_batch
+
+    if cluster is not None:
+        from ..cluster import run_on_cluster
+
+    inputs = list(inputs or [])
+    if example:
+        inputs.append(str(Path(__file__).resolve().parent / "examples" / "brooklyn_bridge_1880s.jpg"))
+    if not inputs:
+        _die("give images, folders or globs to colorize (or --example)")
+    if not (math.isfinite(max_megapixels) and max_megapixels > 0):
+        _die(f"--max-megapixels must be a positive finite number, got {max_megapixels}")
+    done, skipped, failed = run_batch(
+        inputs,
+        out,
+        model=model,
+        render_size=render_size,
+        decoding={"temperature": temperature},
+        fmt=format,
+        device=device,
+        batch_size=batch_size,
+        overwrite=overwrite,
+        confidence=confidence,
+        log=log,
+        progress=sys.stderr.isatty(),
+        max_pixels=int(max_megapixels * 1e6),
+        engine=engine,
+        execute=None if cluster is None else functools.partial(run_on_cluster, cluster),
+    )
+    typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    host: Annotated[
+        str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    model: Annotated[Optional[list[str]], typer.Option(help="Models to offer (repeat); default: all shipped.")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also keep every result here (optional).")] = None,
+    engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
+) -> None:
+    """Start the local web demo: upload a photo, compare models, tune vividness, download PNG.
+
+    Example: chromatize demo --port 7860   (then open http://127.0.0.1:7860)
+    """
+    from ..demo import launch
+
+    launch(host, port, model, out, engine)

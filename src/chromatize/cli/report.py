@@ -1,0 +1,116 @@
+"""`chromatize models` and `chromatize evaluate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import _die, app
+
+
+@app.command()
+def models(
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also write the list as JSON here.")] = None,
+    families: Annotated[bool, typer.Option(help="List the model families and their options instead.")] = False,
+) -> None:
+    """List the shipped models with size, colour space, training data and validation metrics.
+
+    Example: chromatize models
+    """
+    from ..inference import default_model_name, load_model, shipped_models
+    from ..models.registry import FAMILIES
+
+    if families:
+        for name, fam in FAMILIES.items():
+            typer.echo(f"{name}: {fam.summary}")
+            for kind, spec in (
+                ("option", fam.options),
+                ("training option", fam.train_options),
+                ("decoding", fam.decoding),
+            ):
+                for key, o in spec.items():
+                    typer.echo(f"    {kind} {key} (default {o.default}): {o.help}")
+        return
+    rows = []
+    default = default_model_name()
+    for name, d in shipped_models().items():
+        card = load_model(name).card
+        mb = (d / "model.safetensors").stat().st_size / 1e6
+        rows.append({"name": name, "default": name == default, "size_mb": round(mb, 2), **card.to_dict()})
+        flag = " (default)" if name == default else ""
+        figs = "; ".join(
+            f"{k}: " + ", ".join(f"{m}={v:.4g}" for m, v in f.items() if isinstance(v, (int, float)))
+            for k, f in card.metrics.items()
+        )
+        data = card.training.get("summary") or ", ".join(
+            sorted({s for st in card.training.get("stages", []) for d_ in st.get("data", []) for s in d_["sources"]})
+        )
+        typer.echo(
+            f"{name}{flag}: {card.family}, {mb:.1f} MB, {card.color_space}, render {card.render_size} px, "
+            f"decoding {card.decoding or 'none'}; trained on {data}; {figs}"
+        )
+    if not rows:
+        typer.echo("no shipped models are installed")
+    if out:
+        from ..imageio import atomic_write_text
+
+        atomic_write_text(out, json.dumps(rows, indent=2))
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for metrics.json/csv, samples.png, report.html.")],
+    data: Annotated[
+        Optional[str],
+        typer.Option(help="Folder, tar shard or prepared folder (val split) of colour photos: the truth."),
+    ] = None,
+    practical: Annotated[
+        bool, typer.Option(help="Colour the medical/astronomical/everyday/historical samples.")
+    ] = False,
+    folder: Annotated[
+        Optional[list[str]], typer.Option(help="NAME=PATH: a folder of your own for --practical.")
+    ] = None,
+    model: Annotated[
+        Optional[list[str]], typer.Option(help="Model name or folder (repeat); default: all shipped.")
+    ] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate a seeded random subset of N images.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
+    render_size: Annotated[Optional[int], typer.Option(help="Render size (default: each model's).")] = None,
+    temperature: Annotated[
+        Optional[float], typer.Option(help="Temperature override (models that decode a distribution).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
+) -> None:
+    """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
+
+    Example: chromatize evaluate --data ../shared/data/tinyimagenet64/val.tar --limit 2000 -o r/
+    Example: chromatize evaluate --practical --folder scans=my_scans/ -o practical/
+    """
+    if practical:
+        from ..evaluate.practical import run_practical
+
+        folders = {}
+        for f in folder or []:
+            name, sep, path = f.partition("=")
+            if not sep or not Path(path).is_dir():
+                _die(f"--folder takes NAME=PATH with an existing folder, got {f!r}")
+            folders[name] = path
+        res = run_practical(model, folders, out, render_size)
+        for r in res["images"]:
+            typer.echo(f"{r['category']:18s} {r['image']:28s} {'; '.join(r['flags']) or 'grayscale input'}")
+        typer.echo(f"report: {out / 'report.html'}")
+        return
+    if not data:
+        _die("give --data (colour truth) or --practical")
+    from ..evaluate.run import evaluate as run_eval
+    from ..evaluate.run import table
+
+    res = run_eval(
+        data, model, limit, seed, render_size, out, progress=sys.stderr.isatty(), engine=engine, temperature=temperature
+    )
+    typer.echo(table(res))
+    typer.echo(f"{res['images']} images ({res['skipped_grayscale']} grayscale skipped) -> {out}/metrics.json")
