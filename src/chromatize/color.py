@@ -97,5 +97,25 @@ def lab_to_srgb(lab_l: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     fy = (lab_l + 16.0) / 116.0
     f = np.stack([a / 500.0 + fy, fy, np.maximum(fy - b / 200.0, 0.0)], -1).astype(np.float32)
     xyz = np.where(f > 0.2068966, f**3, (f - 4.0 / 29.0) / 7.787) * np.array([0.95047, 1.0, 1.08883], np.float32)
-    lin = xyz @ _XYZ_TO_RGB.T
+    return _linear_to_srgb(xyz @ _XYZ_TO_RGB.T)
+
+
+def _linear_to_srgb(lin: np.ndarray) -> np.ndarray:
     return np.where(lin > 0.0031308, 1.055 * np.maximum(lin, 0.0031308) ** (1 / 2.4) - 0.055, 12.92 * lin)
+
+
+def luv_to_srgb(luv_l: np.ndarray, u: np.ndarray, v: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """CIE LUV (D65) -> sRGB ``[...,3]``, unclipped (numpy, float32): ``kornia.color.luv_to_rgb``'s maths."""
+    luv_l, u, v = (np.asarray(t, np.float32) for t in (luv_l, u, v))
+    y = np.where(luv_l > 7.999625, ((luv_l + 16) / 116) ** 3, luv_l / 903.3)
+    xw, yw, zw = 0.95047, 1.0, 1.08883
+    u_w, v_w = 4 * xw / (xw + 15 * yw + 3 * zw), 9 * yw / (xw + 15 * yw + 3 * zw)
+    a = u_w + u / (13 * luv_l + eps)
+    d = v_w + v / (13 * luv_l + eps)
+    c = 3 * y * (5 * d - 3)
+    z = ((a - 4) * c - 15 * a * d * y) / (12 * d + eps)
+    x = -(c / (d + eps) + 3.0 * z)
+    return _linear_to_srgb(np.stack([x, y, z], -1).astype(np.float32) @ _XYZ_TO_RGB.T)
+
+
+TO_SRGB = {"lab": lab_to_srgb, "luv": luv_to_srgb}  # numpy (L, chroma1, chroma2) -> unclipped sRGB

@@ -211,44 +211,25 @@ def _upsample(t: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.BILINEAR)) for c in t])
 
 
-def to_rgb_in_gamut(l_raw: torch.Tensor, ab_raw: torch.Tensor, space: str, iters: int = 6) -> torch.Tensor:
-    """L + chroma ``[1,*,H,W]`` -> RGB in [0,1]; where a colour falls outside sRGB its chroma is shrunk
-    (x0.75 per round) instead of clipping the RGB, so the output keeps the input's lightness.
-    Only the out-of-gamut pixels are recomputed each round."""
-    rgb = color.space_to_rgb(torch.cat([l_raw, ab_raw], 1), space, clip=False)
-    flat_rgb = rgb[0].reshape(3, -1)
-    out = ((flat_rgb < -0.002) | (flat_rgb > 1.002)).any(0)
-    idx = out.nonzero().squeeze(1)
-    if idx.numel():
-        l_f, ab_f = l_raw[0].reshape(1, -1)[:, idx], ab_raw[0].reshape(2, -1)[:, idx]
-        for _ in range(iters):
-            ab_f = ab_f * 0.75
-            sub = color.space_to_rgb(torch.cat([l_f, ab_f], 0)[None, :, None, :], space, clip=False)[0, :, 0]
-            flat_rgb[:, idx] = sub
-            bad = ((sub < -0.002) | (sub > 1.002)).any(0)
-            if not bad.any():
-                break
-            idx, l_f, ab_f = idx[bad], l_f[:, bad], ab_f[:, bad]
-    return rgb.clamp(0.0, 1.0)
-
-
-def lab_in_gamut(lab_l: np.ndarray, ab: np.ndarray, iters: int = 6) -> np.ndarray:
-    """Lab -> sRGB ``[H,W,3]`` in [0,1]; out-of-gamut colours have their chroma shrunk (x0.75 per round)
-    instead of clipping RGB, so the output keeps the input's lightness (numpy; only those pixels redone)."""
-    rgb = color.lab_to_srgb(lab_l, ab[0], ab[1])
+def in_gamut(l_raw: np.ndarray, ab: np.ndarray, space: str, iters: int = 6) -> np.ndarray:
+    """L + chroma ``[2,H,W]`` (raw units of ``space``) -> sRGB ``[H,W,3]`` in [0,1]. Where a colour falls
+    outside sRGB its chroma is shrunk (x0.75 per round) instead of clipping the RGB, so the output keeps
+    the input's lightness; only those pixels are redone (numpy)."""
+    to_srgb = color.TO_SRGB[space]
+    rgb = to_srgb(l_raw, ab[0], ab[1])
     bad = np.nonzero(((rgb < -0.002) | (rgb > 1.002)).any(-1))
     if bad[0].size:
-        lb, a, b = lab_l[bad], ab[0][bad], ab[1][bad]
+        lb, a, b = l_raw[bad], ab[0][bad], ab[1][bad]
         for _ in range(iters):
             a, b = a * 0.75, b * 0.75
-            sub = color.lab_to_srgb(lb, a, b)
+            sub = to_srgb(lb, a, b)
             rgb[bad] = sub
             still = ((sub < -0.002) | (sub > 1.002)).any(-1)
             if not still.any():
                 break
             bad = tuple(i[still] for i in bad)
             lb, a, b = lb[still], a[still], b[still]
-    return np.clip(rgb, 0.0, 1.0)
+    return np.clip(np.nan_to_num(rgb, nan=0.0), 0.0, 1.0)
 
 
 def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
@@ -258,13 +239,7 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
     out = np.empty((h, w, 3), np.uint8)
     # L is CIE L* in both spaces; the network's chroma is in `space`.
     for y in range(0, h, STRIP):
-        ab_raw = ab[:, y : y + STRIP] * color.CHROMA_SCALE[space]
-        if space == "lab":
-            rgb = lab_in_gamut(p.l_full[y : y + STRIP], ab_raw)
-        else:
-            l_raw = torch.from_numpy(np.ascontiguousarray(p.l_full[y : y + STRIP]))[None, None]
-            rgb = to_rgb_in_gamut(l_raw, torch.from_numpy(np.ascontiguousarray(ab_raw))[None], space)
-            rgb = rgb[0].permute(1, 2, 0).numpy()
+        rgb = in_gamut(p.l_full[y : y + STRIP], ab[:, y : y + STRIP] * color.CHROMA_SCALE[space], space)
         out[y : y + STRIP] = (rgb * 255 + 0.5).astype(np.uint8)
     img = Image.fromarray(out, "RGB")
     if p.alpha is not None:
