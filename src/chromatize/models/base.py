@@ -77,6 +77,16 @@ def pad_to(x: torch.Tensor, stride: int) -> torch.Tensor:
     return x
 
 
+def head_to_input(t: torch.Tensor, l_n: torch.Tensor, head_stride: int) -> torch.Tensor:
+    """Upsample a map at 1/``head_stride`` of the padded input (bilinear) to ``l_n``'s size, cropping the
+    padding that `pad_to` added."""
+    h, w = l_n.shape[-2:]
+    if head_stride > 1:
+        size = (t.shape[-2] * head_stride, t.shape[-1] * head_stride)
+        t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+    return t[..., :h, :w]
+
+
 class Prediction:
     """One network run on normalised L ``[B,1,h,w]``; chroma and extras are computed from it."""
 

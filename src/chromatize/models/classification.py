@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DistributionPrediction, Family, Option, pad_to
+from .base import DistributionPrediction, Family, Option, head_to_input, pad_to
 from .blocks import PaddedNet, conv_bn_relu, up_bn_relu
 from .palette import chroma_pixels, draw_palette, fit_palette, quantize, rebalance_weights
 
@@ -76,11 +76,7 @@ class ClassificationUNet(PaddedNet):
 
     def to_full(self, t: torch.Tensor, l_n: torch.Tensor) -> torch.Tensor:
         """Upsample a head-resolution map to the input's size (cropping the padding)."""
-        h, w = l_n.shape[-2:]
-        if self.head_stride > 1:
-            hp, wp = t.shape[-2] * self.head_stride, t.shape[-1] * self.head_stride
-            t = F.interpolate(t, size=(hp, wp), mode="bilinear", align_corners=False)
-        return t[..., :h, :w]
+        return head_to_input(t, l_n, self.head_stride)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import color
-from .base import DistributionPrediction, Family, Option, pad_to
+from .base import DistributionPrediction, Family, Option, head_to_input, pad_to
 from .blocks import conv_bn_relu
 from .efficientnet_lite import VARIANTS, EfficientNetLiteEncoder, load_pretrained, pretrained_state
 
@@ -118,9 +118,7 @@ class EfficientNetUNet(nn.Module):
 
     def to_full(self, t: torch.Tensor, l_n: torch.Tensor) -> torch.Tensor:
         """Upsample a head-resolution map to the input's size (cropping the padding)."""
-        h, w = l_n.shape[-2:]
-        t = F.interpolate(t, scale_factor=self.head_stride, mode="bilinear", align_corners=False)
-        return t[..., :h, :w]
+        return head_to_input(t, l_n, self.head_stride)
 
     def forward(self, l_n: torch.Tensor, temperature: float | None = None, rebalance: float | None = None):
         """Chroma ``[B,2,H,W]`` with the decoding defaults (or those given)."""
