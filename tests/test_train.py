@@ -116,28 +116,15 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "chromatize.cli", "train", *args]
 
 
+def _tiny_regression(data, *more: str) -> list[str]:
+    """`chromatize train` arguments for a tiny regression run (the subprocess tests below)."""
+    return ["--model", "regression", "--data", str(data), "--size", "32", "--width", "8", "--val-limit", "8", *more]
+
+
 @pytest.mark.slow
 def test_kill_9_then_resume_gives_same_losses(tiny, tmp_path):
-    args = [
-        "--model",
-        "regression",
-        "--data",
-        str(tiny),
-        "--size",
-        "32",
-        "--max-steps",
-        "16",
-        "--batch-size",
-        "64",
-        "--width",
-        "8",
-        "--val-limit",
-        "8",
-        "--ckpt-every",
-        "1",
-        "--log-every",
-        "1",
-    ]  # one batch per epoch: fixed data order
+    # one batch per epoch: fixed data order
+    args = _tiny_regression(tiny, "--max-steps", "16", "--batch-size", "64", "--ckpt-every", "1", "--log-every", "1")
     subprocess.run(_cli(*args, "-o", str(tmp_path / "full")), check=True, capture_output=True, timeout=300)
     proc = subprocess.Popen(
         _cli(*args, "-o", str(tmp_path / "cut")), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -191,26 +178,8 @@ def test_init_finetunes_from_a_model(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tiny, tmp_path):
-    cmd = _cli(
-        "--model",
-        "regression",
-        "--data",
-        str(tiny),
-        "--size",
-        "32",
-        "-o",
-        str(tmp_path / "ddp"),
-        "--max-steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--devices",
-        "2",
-        "--width",
-        "8",
-        "--val-limit",
-        "8",
-    )
+    more = ["-o", str(tmp_path / "ddp"), "--max-steps", "3", "--batch-size", "8", "--devices", "2"]
+    cmd = _cli(*_tiny_regression(tiny, *more))
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -250,31 +219,8 @@ def test_two_nodes_with_torchrun_on_one_box(tiny, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = [
-        "-m",
-        "chromatize.cli",
-        "train",
-        "--model",
-        "regression",
-        "--data",
-        str(tiny),
-        "--size",
-        "32",
-        "-o",
-        str(tmp_path / "mn"),
-        "--max-steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--devices",
-        "1",
-        "--num-nodes",
-        "2",
-        "--width",
-        "8",
-        "--val-limit",
-        "8",
-    ]
+    args = ["-m", "chromatize.cli", "train", *_tiny_regression(tiny, "-o", str(tmp_path / "mn"), "--max-steps", "3")]
+    args += ["--batch-size", "8", "--devices", "1", "--num-nodes", "2"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(

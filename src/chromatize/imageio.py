@@ -138,23 +138,6 @@ def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img, None
 
 
-def to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Any PIL mode -> float32 RGB array ``[H,W,3]`` in [0,1] (16-bit precision kept)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(img, dtype=np.float32)
-        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
-        g = np.clip(a / top, 0.0, 1.0)
-        return np.repeat(g[..., None], 3, axis=2)
-    if img.mode == "F":
-        a = np.asarray(img, dtype=np.float32)
-        g = np.clip(a / (255.0 if a.max() > 1.0 else 1.0), 0.0, 1.0)
-        return np.repeat(g[..., None], 3, axis=2)
-    base, _ = split_alpha(img)
-    if base.mode != "RGB":
-        base = base.convert("RGB")
-    return np.asarray(base, dtype=np.float32) / 255.0
-
-
 def pixel_array(img: Image.Image) -> tuple[np.ndarray, float]:
     """The pixels as stored, without a float copy: (``[H,W]`` gray or ``[H,W,3]`` RGB array, full-scale
     value). 16-bit and float gray keep their precision; other modes become 8-bit RGB (alpha set aside)."""

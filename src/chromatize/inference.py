@@ -213,15 +213,15 @@ def _upsample(t: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def in_gamut(l_raw: np.ndarray, ab: np.ndarray, space: str, iters: int = 6) -> np.ndarray:
     """L + chroma ``[2,H,W]`` (raw units of ``space``) -> sRGB ``[H,W,3]`` in [0,1]. Where a colour falls
-    outside sRGB its chroma is shrunk (x0.75 per round) instead of clipping the RGB, so the output keeps
-    the input's lightness; only those pixels are redone (numpy)."""
+    outside sRGB its chroma is shrunk (x0.75 per round, at most ``iters`` rounds, then dropped) instead of
+    clipping the RGB, so the output keeps the input's lightness; only those pixels are redone (numpy)."""
     to_srgb = color.TO_SRGB[space]
     rgb = to_srgb(l_raw, ab[0], ab[1])
     bad = np.nonzero(((rgb < -0.002) | (rgb > 1.002)).any(-1))
     if bad[0].size:
         lb, a, b = l_raw[bad], ab[0][bad], ab[1][bad]
-        for _ in range(iters):
-            a, b = a * 0.75, b * 0.75
+        for k in range(iters + 1):
+            a, b = (a * 0.75, b * 0.75) if k < iters else (a * 0, b * 0)  # last resort: neutral, exact L
             sub = to_srgb(lb, a, b)
             rgb[bad] = sub
             still = ((sub < -0.002) | (sub > 1.002)).any(-1)
