@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--init", type=Path, required=True, help="model folder to continue from")
     ap.add_argument("--data", type=Path, nargs="+", required=True, help="folders holding the packs")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--init-name", default="", help="how the card names the starting model (default: its folder)")
     ap.add_argument("--seconds", type=float, default=420, help="training wall time (the LR schedule spans it)")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--encoder-lr", type=float, default=0.3, help="encoder LR as a fraction of --lr")
@@ -204,18 +205,22 @@ def main() -> None:
         stages.append(
             {
                 "data": [
-                    {
-                        "sources": ["photos256/train-00.tar", "photos256/train-01.tar", "photos256/train-02.tar"],
-                        "train_images": int(len(data["photo"])),
-                        "views_seen": int(seen["photo"]),
-                        "view_sizes": sizes,
-                    },
-                    {
-                        "sources": ["tinyimagenet64 (prepared train split, first images)"],
-                        "train_images": int(len(data["tin"])),
-                        "views_seen": int(seen["tin"]),
-                        "view_size": a.tin_size,
-                    },
+                    d
+                    for d in (
+                        {
+                            "sources": ["photos256/train-00.tar", "photos256/train-01.tar", "photos256/train-02.tar"],
+                            "train_images": int(len(data["photo"])),
+                            "views_seen": int(seen["photo"]),
+                            "view_sizes": sizes,
+                        },
+                        {
+                            "sources": ["tinyimagenet64 (prepared train split, first images)"],
+                            "train_images": int(len(data["tin"])),
+                            "views_seen": int(seen["tin"]),
+                            "view_size": a.tin_size,
+                        },
+                    )
+                    if d["views_seen"]
                 ],
                 "steps": step,
                 "weights": which,
@@ -229,7 +234,7 @@ def main() -> None:
                     "device": log.get("gpu", dev.type),
                     "precision": "bf16-mixed" if dev.type == "cuda" else "32",
                 },
-                "init": card.training.get("name", "efficientnet_unet (shipped)"),
+                "init": a.init_name or a.init.name,
                 "script": "scripts/gpu_stage.py",
             }
         )
