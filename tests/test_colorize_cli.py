@@ -4,6 +4,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -101,3 +102,30 @@ def test_glob_and_missing_input(mixed, model_dir, tmp_path):
     )
     assert r.exit_code == 1
     assert "nope.png: file not found" in r.output and (tmp_path / "o" / "a.png").is_file()
+
+
+def test_bundled_example_is_coloured(tmp_path, capsys):
+    """The README's first command: `chromatize colorize --example -o out/` with the default model."""
+    code, out, err = run_cli(capsys, "colorize", "--example", "-o", tmp_path / "out")
+    assert code == 0, err
+    (result,) = (tmp_path / "out").iterdir()
+    assert result.name == "brooklyn_bridge_1880s.png"
+    img = Image.open(result)
+    src = Image.open(Path(__import__("chromatize").__file__).parent / "examples" / "brooklyn_bridge_1880s.jpg")
+    assert img.size == src.size and img.mode == "RGB"
+
+
+def test_rebalance_option(tmp_path, capsys):
+    smooth_color_image(3, 48).convert("L").save(tmp_path / "x.png")
+    outs = {}
+    for r in ("0", "1"):
+        code, _, err = run_cli(
+            capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / r, "--model", "efficientnet_unet", "--rebalance", r
+        )
+        assert code == 0, err
+        outs[r] = np.asarray(Image.open(tmp_path / r / "x.png"), np.float32)
+    assert np.abs(outs["0"] - outs["1"]).mean() > 0.5  # the option reaches the decoding
+    code, _, err = run_cli(
+        capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "c", "--model", "classification", "--rebalance", "0.5"
+    )
+    assert code == 2 and "no decoding option 'rebalance'" in err

@@ -32,6 +32,10 @@ def colorize(
         Optional[float],
         typer.Option(help="Vividness of distribution models: 0 = mode, 1 = mean (default: the model card's)."),
     ] = None,
+    rebalance: Annotated[
+        Optional[float],
+        typer.Option(help="efficientnet_unet: pull towards rare colours, 0 = none, 1 = full (default: the card's)."),
+    ] = None,
     format: Annotated[str, typer.Option(help="png, jpg or same (as the input).")] = "png",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per network batch.")] = 8,
@@ -59,7 +63,7 @@ def colorize(
 
     inputs = list(inputs or [])
     if example:
-        inputs.append(str(Path(__file__).resolve().parent / "examples" / "brooklyn_bridge_1880s.jpg"))
+        inputs.append(str(Path(__file__).resolve().parents[1] / "examples" / "brooklyn_bridge_1880s.jpg"))
     if not inputs:
         _die("give images, folders or globs to colorize (or --example)")
     if not (math.isfinite(max_megapixels) and max_megapixels > 0):
@@ -69,7 +73,7 @@ def colorize(
         out,
         model=model,
         render_size=render_size,
-        decoding={"temperature": temperature},
+        decoding={"temperature": temperature, "rebalance": rebalance},
         fmt=format,
         device=device,
         batch_size=batch_size,
