@@ -1,45 +1,20 @@
 """The `chromatize` command line: thin wrappers that parse options and call library functions.
 
-One module per pair of commands (`data`, `training`, `colour`, `report`); each registers on `app`.
+`_app` holds the Typer app; one module per pair of commands (`data`, `training`, `colour`, `report`)
+registers its commands on it.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 
 from ..errors import ChromatizeError
+from . import colour, data, report, training  # noqa: F401  (importing them registers the commands)
+from ._app import app
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="Colour grayscale photographs.\n\nExample: chromatize colorize old_scans/ -o coloured/",
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        from ..version import __version__
-
-        typer.echo(f"chromatize {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """Colour grayscale photographs."""
-
-
-def _die(msg: str, code: int = 2) -> None:
-    typer.secho(f"error: {msg}", err=True, fg="red")
-    raise typer.Exit(code)
+__all__ = ["app", "main"]
 
 
 def main() -> None:
@@ -51,6 +26,3 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-from . import colour, data, report, training  # noqa: E402,F401  (register the commands)

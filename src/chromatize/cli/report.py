@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import _die, app
+from ._app import _die, app
 
 
 @app.command()
