@@ -203,9 +203,8 @@ class Colourer:
                 if self.settings.confidence:
                     v = analyse(img, self.m, render_size=self.settings.render_size, **self.settings.decoding)
                     return v.image(), v.confidence()
-                return colorize_many([img], self.m, render_size=self.settings.render_size, **self.settings.decoding)[
-                    0
-                ], None
+                (out,) = colorize_many([img], self.m, render_size=self.settings.render_size, **self.settings.decoding)
+                return out, None
             except Exception as e:  # noqa: BLE001
                 return e
 
