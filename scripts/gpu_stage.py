@@ -21,6 +21,7 @@ import argparse
 import io
 import json
 import math
+import os
 import sys
 import time
 import types
@@ -162,8 +163,6 @@ def main() -> None:
     def amp():
         return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
 
-    import os
-
     workers = a.workers or os.cpu_count() or 1
     data = {}
     for kind, size in (("photo", a.photo_store), ("tin", 64), ("valphoto", a.photo_store), ("valtin", 64)):
@@ -205,8 +204,8 @@ def main() -> None:
         stages.append(
             {
                 "data": [
-                    d
-                    for d in (
+                    part
+                    for part in (
                         {
                             "sources": ["photos256/train-00.tar", "photos256/train-01.tar", "photos256/train-02.tar"],
                             "train_images": int(len(data["photo"])),
@@ -214,13 +213,13 @@ def main() -> None:
                             "view_sizes": sizes,
                         },
                         {
-                            "sources": ["tinyimagenet64 (prepared train split, first images)"],
+                            "sources": ["tinyimagenet64 (the packed part of the prepared train split)"],
                             "train_images": int(len(data["tin"])),
                             "views_seen": int(seen["tin"]),
                             "view_size": a.tin_size,
                         },
                     )
-                    if d["views_seen"]
+                    if part["views_seen"]
                 ],
                 "steps": step,
                 "weights": which,
