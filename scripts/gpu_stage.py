@@ -18,6 +18,7 @@ images/s, carved-val figures of both).
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import math
@@ -44,6 +45,7 @@ except ImportError:
 from chromatize import color  # noqa: E402
 from chromatize.models.card import ModelCard  # noqa: E402
 from chromatize.models.store import load_model_dir, save_model_dir  # noqa: E402
+from chromatize.training.modules import psnr_rgb  # noqa: E402
 
 
 def _decode(args: tuple[bytes, int]) -> np.ndarray:
@@ -110,19 +112,17 @@ def evaluate(net, family, sets: dict[str, torch.Tensor], space: str, size: int, 
     net.eval()
     res = {}
     for name, imgs in sets.items():
-        losses, psnrs = [], []
+        loss = psnr = 0.0
         for i in range(0, len(imgs), 64):
             rgb = imgs[i : i + 64].float().div(255)
             rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             l_n, ab_n = lc(rgb.clamp(0, 1), space)
             with amp():
-                losses.append(float(family.training_step(SimpleNamespace(net=net), l_n, ab_n)["loss"]))
-                pred = net(l_n).float()
-            a, b = color.lc_to_rgb(l_n, pred, space), color.lc_to_rgb(l_n, ab_n, space)
-            mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-            psnrs += (10 * torch.log10(1 / mse)).tolist()
-        res[f"{name}_loss"] = round(float(np.mean(losses)), 5)
-        res[f"{name}_psnr"] = round(float(np.mean(psnrs)), 4)
+                loss += float(family.training_step(SimpleNamespace(net=net), l_n, ab_n)["loss"]) * len(rgb)
+                pred = net(l_n)
+            psnr += float(psnr_rgb(l_n, pred, ab_n, space)) * len(rgb)  # batch means, weighted: per-image mean
+        res[f"{name}_loss"] = round(loss / len(imgs), 5)
+        res[f"{name}_psnr"] = round(psnr / len(imgs), 4)
     net.train()
     return res
 
@@ -185,8 +185,7 @@ def main() -> None:
         fused=dev.type == "cuda",
     )
     ema = {k: v.detach().clone().float() for k, v in net.state_dict().items()}
-    ema_net, _ = load_model_dir(a.init)
-    ema_net = ema_net.to(dev).to(memory_format=torch.channels_last)
+    ema_net = copy.deepcopy(net)  # the EMA weights are copied into it whenever they are saved
 
     sizes = [int(s) for s in a.photo_sizes.split(",")]
     val_sets = {k: data[k] for k in ("valphoto", "valtin") if len(data[k])}
