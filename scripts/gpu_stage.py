@@ -58,19 +58,21 @@ def _decode(args: tuple[bytes, int]) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def load_packs(folders: list[Path], kind: str, size: int, workers: int) -> np.ndarray:
-    """All images of the packs ``<kind>-*.npz`` in ``folders`` as ``[N,size,size,3]`` uint8."""
-    blobs = []
+def load_packs(folders: list[Path], kind: str, size: int, workers: int) -> tuple[np.ndarray, list[str]]:
+    """All images of the packs ``<kind>-*.npz`` in ``folders`` as ``[N,size,size,3]`` uint8, and the
+    shards they came from (packs written before the packer recorded them: ``["unrecorded"]``)."""
+    blobs, sources = [], set()
     for folder in folders:
         for p in sorted(folder.glob(f"{kind}-*.npz")):
             z = np.load(p)
             data, off = z["data"], z["offsets"]
             blobs += [data[off[i] : off[i + 1]].tobytes() for i in range(len(off) - 1)]
+            sources.update(json.loads(str(z["sources"])) if "sources" in z.files else ["unrecorded"])
     if not blobs:
-        return np.zeros((0, size, size, 3), np.uint8)
+        return np.zeros((0, size, size, 3), np.uint8), []
     with ProcessPoolExecutor(workers) as ex:
         arrs = list(ex.map(_decode, [(b, size) for b in blobs], chunksize=256))
-    return np.stack(arrs)
+    return np.stack(arrs), sorted(sources)
 
 
 def random_views(
@@ -164,9 +166,9 @@ def main() -> None:
         return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
 
     workers = a.workers or os.cpu_count() or 1
-    data = {}
+    data, sources = {}, {}
     for kind, size in (("photo", a.photo_store), ("tin", 64), ("valphoto", a.photo_store), ("valtin", 64)):
-        arr = load_packs(a.data, kind, size, workers)
+        arr, sources[kind] = load_packs(a.data, kind, size, workers)
         if a.max_images:
             arr = arr[: a.max_images]
         data[kind] = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous().to(dev)
@@ -206,13 +208,13 @@ def main() -> None:
                     part
                     for part in (
                         {
-                            "sources": ["photos256/train-00.tar", "photos256/train-01.tar", "photos256/train-02.tar"],
+                            "sources": sources["photo"],
                             "train_images": int(len(data["photo"])),
                             "views_seen": int(seen["photo"]),
                             "view_sizes": sizes,
                         },
                         {
-                            "sources": ["tinyimagenet64 (the packed part of the prepared train split)"],
+                            "sources": sources["tin"],
                             "train_images": int(len(data["tin"])),
                             "views_seen": int(seen["tin"]),
                             "view_size": a.tin_size,

@@ -10,14 +10,16 @@ val.tar, BSDS or Kodak is ever packed.
     python scripts/pack_gpu_data.py --photos /work/runs/photos --tin /work/runs/tin64 \
         --tin-source ../shared/data/tinyimagenet64 --out gpu_data1 --budget-mb 34 --tin-start 0
 
-Each pack is ``<kind>-<name>.npz`` with ``data`` (uint8, the files' bytes end to end) and ``offsets``
-(int64, n + 1). ``scripts/gpu_stage.py`` reads them.
+Each pack is ``<kind>-<name>.npz`` with ``data`` (uint8, the files' bytes end to end), ``offsets``
+(int64, n + 1) and ``sources`` (JSON list of the shards its images came from, e.g.
+``tinyimagenet64/train-00.tar``, for the model card). ``scripts/gpu_stage.py`` reads them.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -34,10 +36,17 @@ def encode_webp(arr: np.ndarray, size: int, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def write_pack(path: Path, blobs: list[bytes]) -> int:
+def shards_of(dataset: str, ids: list[str]) -> list[str]:
+    """``<dataset>/<shard>`` of prepared ids ``<shard>/<member>``, sorted, each once."""
+    return sorted({f"{dataset}/{i.split('/', 1)[0]}" for i in ids})
+
+
+def write_pack(path: Path, blobs: list[bytes], sources: list[str]) -> int:
     offsets = np.zeros(len(blobs) + 1, np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
-    np.savez(path, data=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets)
+    np.savez(
+        path, data=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets, sources=np.array(json.dumps(sources))
+    )
     return path.stat().st_size
 
 
@@ -72,14 +81,20 @@ def main() -> None:
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     used = 0
+    # the photos' dataset name, from the folder `chromatize prepare` read (e.g. photos256)
+    first = Path(json.loads((a.photos / "prepare.json").read_text())["sources"][0]["path"])
+    photo_set = first.parent.name if first.is_file() else first.name
     if a.with_photos:
         for split, kind in (("train", "photo"), ("val", "valphoto")):
             arr = np.load(a.photos / "cache" / f"{split}.npy", mmap_mode="r")
+            photo_ids = (a.photos / "cache" / f"{split}.ids.txt").read_text().split()
             blobs = [encode_webp(arr[i], a.photo_size, a.quality) for i in range(len(arr))]
-            used += write_pack(a.out / f"{kind}-photos256.npz", blobs)
+            used += write_pack(a.out / f"{kind}-photos256.npz", blobs, shards_of(photo_set, photo_ids))
             print(f"{kind}: {len(blobs)} images, {used / 2**20:.1f} MiB so far")
         val_ids = (a.tin / "cache" / "val.ids.txt").read_text().split()[: a.val_tin]
-        used += write_pack(a.out / "valtin-tin64.npz", tin_bytes(a.tin_source, val_ids))
+        used += write_pack(
+            a.out / "valtin-tin64.npz", tin_bytes(a.tin_source, val_ids), shards_of(a.tin_source.name, val_ids)
+        )
         print(f"valtin: {len(val_ids)} images, {used / 2**20:.1f} MiB so far")
     ids = (a.tin / "cache" / "train.ids.txt").read_text().split()
     left = a.budget_mb * 2**20 - used
@@ -88,7 +103,7 @@ def main() -> None:
     blobs = tin_bytes(a.tin_source, chosen)
     sizes = np.cumsum([len(b) for b in blobs])
     keep = int(np.searchsorted(sizes, left - 4096))
-    used += write_pack(a.out / f"tin-{a.tin_start}.npz", blobs[:keep])
+    used += write_pack(a.out / f"tin-{a.tin_start}.npz", blobs[:keep], shards_of(a.tin_source.name, chosen[:keep]))
     print(f"tin: images {a.tin_start}..{a.tin_start + keep} ({keep}), folder {used / 2**20:.1f} MiB")
 
 

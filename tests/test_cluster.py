@@ -21,11 +21,6 @@ pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_reg_dir) -> Path:
-    return tiny_reg_dir
-
-
 def photos(root: Path, n: int, size: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -41,25 +36,25 @@ def digests(root: Path) -> dict[str, str]:
     }
 
 
-def run(inputs, out, model_dir, cluster=None):
+def run(inputs, out, tiny_reg_dir, cluster=None):
     execute = None if cluster is None else functools.partial(run_on_cluster, cluster)
-    return run_batch([str(inputs)], out, model=str(model_dir), progress=False, execute=execute, batch_size=4)
+    return run_batch([str(inputs)], out, model=str(tiny_reg_dir), progress=False, execute=execute, batch_size=4)
 
 
 @pytest.mark.slow
-def test_cluster_gives_the_same_files_as_a_local_run(model_dir, tmp_path):
+def test_cluster_gives_the_same_files_as_a_local_run(tiny_reg_dir, tmp_path):
     src = photos(tmp_path / "in", 200, 96)
-    assert run(src, tmp_path / "local", model_dir) == (200, 0, 0)
-    assert run(src, tmp_path / "dask", model_dir, "local:2") == (200, 0, 0)
+    assert run(src, tmp_path / "local", tiny_reg_dir) == (200, 0, 0)
+    assert run(src, tmp_path / "dask", tiny_reg_dir, "local:2") == (200, 0, 0)
     assert digests(tmp_path / "local") == digests(tmp_path / "dask")
-    assert run(src, tmp_path / "dask", model_dir, "local:2") == (0, 200, 0)  # resume: all done
+    assert run(src, tmp_path / "dask", tiny_reg_dir, "local:2") == (0, 200, 0)  # resume: all done
 
 
-def test_cluster_small_batch_matches_and_reports_bad_files(model_dir, tmp_path):
+def test_cluster_small_batch_matches_and_reports_bad_files(tiny_reg_dir, tmp_path):
     src = photos(tmp_path / "in", 12, 64)
     (src / "broken.png").write_bytes(b"not a png")
-    assert run(src, tmp_path / "local", model_dir) == (12, 0, 1)
-    assert run(src, tmp_path / "dask", model_dir, "local:2") == (12, 0, 1)
+    assert run(src, tmp_path / "local", tiny_reg_dir) == (12, 0, 1)
+    assert run(src, tmp_path / "dask", tiny_reg_dir, "local:2") == (12, 0, 1)
     assert digests(tmp_path / "local") == digests(tmp_path / "dask")
 
 
@@ -76,11 +71,11 @@ def _worker_pids() -> list[int]:
 
 
 @pytest.mark.slow
-def test_killing_a_worker_mid_run_loses_nothing(model_dir, tmp_path):
+def test_killing_a_worker_mid_run_loses_nothing(tiny_reg_dir, tmp_path):
     src = photos(tmp_path / "in", 48, 320)
     out = tmp_path / "dask"
     result = {}
-    t = threading.Thread(target=lambda: result.update(r=run(src, out, model_dir, "local:2")))
+    t = threading.Thread(target=lambda: result.update(r=run(src, out, tiny_reg_dir, "local:2")))
     t.start()
     deadline, killed = time.time() + 120, None
     while time.time() < deadline and killed is None:
@@ -95,5 +90,5 @@ def test_killing_a_worker_mid_run_loses_nothing(model_dir, tmp_path):
     assert result["r"][2] == 0 and result["r"][0] + result["r"][1] == 48
     assert sorted(p.name for p in out.glob("*.png")) == sorted(p.name for p in src.glob("*.png"))
     assert not list(out.rglob("*.part"))
-    assert run(src, tmp_path / "local", model_dir) == (48, 0, 0)
+    assert run(src, tmp_path / "local", tiny_reg_dir) == (48, 0, 0)
     assert digests(tmp_path / "local") == digests(out)  # every file complete and identical

@@ -129,3 +129,31 @@ def test_rebalance_option(tmp_path, capsys):
         capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "c", "--model", "classification", "--rebalance", "0.5"
     )
     assert code == 2 and "no decoding option 'rebalance'" in err
+
+
+def test_flip_option_reaches_every_path(tmp_path, capsys):
+    """--flip / --no-flip: a single image, a batch and the confidence path (the mirror pass changes pixels)."""
+    for i in range(3):
+        smooth_color_image(10 + i, 48).convert("L").save(tmp_path / f"x{i}.png")
+    outs = {}
+    for flag in ("--flip", "--no-flip"):
+        for extra in ((), ("--confidence",)):
+            dst = tmp_path / f"{flag}{len(extra)}"
+            code, _, err = run_cli(
+                capsys,
+                "colorize",
+                *sorted(tmp_path.glob("x*.png")),
+                "-o",
+                dst,
+                "--model",
+                "efficientnet_unet",
+                flag,
+                *extra,
+            )
+            assert code == 0, err
+            outs[flag, len(extra)] = [np.asarray(Image.open(dst / f"x{i}.png"), np.float32) for i in range(3)]
+    for extra in (0, 1):
+        for a, b in zip(outs["--flip", extra], outs["--no-flip", extra]):
+            assert np.abs(a - b).mean() > 0.05
+    for a, b in zip(outs["--flip", 0], outs["--flip", 1]):  # batched and single-image paths agree
+        assert np.abs(a - b).max() <= 1

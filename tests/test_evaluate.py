@@ -119,14 +119,24 @@ def test_tune_writes_the_chosen_defaults_into_the_card(tiny_cls_dir, color_folde
     prepare([color_folder], tmp_path / "p", size=32, fractions=(0.5, 0.5, 0.0), progress=False)
     model = tmp_path / "m"
     shutil.copytree(tiny_cls_dir, model)
-    rows, chosen = tune(str(model), [str(tmp_path / "p")], {"temperature": [0.2, 1.0]}, [32, 48], limit=10)
-    assert len(rows) == 4 and chosen in rows
-    assert {r["render_size"] for r in rows} == {32, 48}
-    mean, vivid = (next(r for r in rows if r["temperature"] == t and r["render_size"] == 32) for t in (1.0, 0.2))
+    rows, chosen = tune(
+        str(model), [str(tmp_path / "p")], {"temperature": [0.2, 1.0]}, [32, 48], limit=10, flips=(False, True)
+    )
+    assert len(rows) == 8 and chosen in rows
+    assert {r["render_size"] for r in rows} == {32, 48} and {r["flip_average"] for r in rows} == {False, True}
+    at32 = [r for r in rows if r["render_size"] == 32 and not r["flip_average"]]
+    mean, vivid = (next(r for r in at32 if r["temperature"] == t) for t in (1.0, 0.2))
     assert vivid["colourfulness_ratio"] > mean["colourfulness_ratio"]  # the figures move with the setting
+    flipped = next(r for r in rows if r["render_size"] == 32 and r["flip_average"] and r["temperature"] == 0.2)
+    assert flipped["psnr_gain"] != vivid["psnr_gain"]  # the mirror pass changes the output
     write_choice(model, chosen, ["p"])
     card = ModelCard.read(model / "config.json")
-    assert card.inference == {"temperature": chosen["temperature"], "render_size": chosen["render_size"]}
+    assert card.inference == {
+        "temperature": chosen["temperature"],
+        "render_size": chosen["render_size"],
+        "flip_average": chosen["flip_average"],
+    }
+    assert card.flip_average == chosen["flip_average"]
     assert card.metrics["carved_val_tuning"]["images"] == chosen["images"]
     with pytest.raises(ChromatizeError, match="prepared folder"):
         tune(str(model), [str(color_folder)], {"temperature": [0.5]}, [32])

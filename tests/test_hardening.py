@@ -24,11 +24,6 @@ from chromatize.models.store import save_model_dir
 from .conftest import jpeg_bytes, run_cli, smooth_color_image
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_reg_dir) -> Path:
-    return tiny_reg_dir
-
-
 def gray(seed: int = 1, size: int = 40) -> Image.Image:
     return smooth_color_image(seed, size).convert("L")
 
@@ -40,7 +35,7 @@ def colorize(capsys, *args) -> tuple[int, str, str]:
 # ------------------------------------------------------------------ files that used to stop a batch
 
 
-def test_odd_metadata_and_formats_do_not_stop_a_batch(model_dir, tmp_path, capsys):
+def test_odd_metadata_and_formats_do_not_stop_a_batch(tiny_reg_dir, tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
     info = TiffImagePlugin.ImageFileDirectory_v2()
@@ -56,53 +51,53 @@ def test_odd_metadata_and_formats_do_not_stop_a_batch(model_dir, tmp_path, capsy
     )
     (src / "loop.png").symlink_to(src / "loop.png")
     for fmt in ("jpg", "same"):
-        code, out, err = colorize(capsys, src, "-o", tmp_path / f"out_{fmt}", "--model", model_dir, "--format", fmt)
+        code, out, err = colorize(capsys, src, "-o", tmp_path / f"out_{fmt}", "--model", tiny_reg_dir, "--format", fmt)
         assert "Traceback" not in err and code == 1, err  # the self-referencing link fails, alone
         assert "4 coloured" in out and "1 failed" in out
         assert "loop.png" in err and err.count("failed") == 1
     assert (tmp_path / "out_same" / "pic.png").is_file()  # XPM cannot be written: PNG instead
 
 
-def test_exif_too_large_for_jpeg_is_dropped_with_a_note(model_dir, tmp_path, capsys):
+def test_exif_too_large_for_jpeg_is_dropped_with_a_note(tiny_reg_dir, tmp_path, capsys):
     exif = Image.Exif()
     exif[0x9286] = b"ASCII\0\0\0" + b"x" * 70_000
     gray(3).save(tmp_path / "big.png", exif=exif.tobytes())
     code, out, err = colorize(
-        capsys, tmp_path / "big.png", "-o", tmp_path / "o", "--model", model_dir, "--format", "jpg"
+        capsys, tmp_path / "big.png", "-o", tmp_path / "o", "--model", tiny_reg_dir, "--format", "jpg"
     )
     assert code == 0 and "EXIF block" in err
     assert str(Image.open(tmp_path / "o" / "big.jpg").getexif()[0x0131]).startswith("chromatize")
 
 
-def test_same_names_from_three_folders_give_three_outputs(model_dir, tmp_path, capsys):
+def test_same_names_from_three_folders_give_three_outputs(tiny_reg_dir, tmp_path, capsys):
     for i, d in enumerate("abc"):
         (tmp_path / d).mkdir()
         gray(i, 30 + i).save(tmp_path / d / "x.png")
     args = [tmp_path / d / "x.png" for d in "abc"]
-    code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", model_dir)
+    code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", tiny_reg_dir)
     assert code == 0 and "3 coloured" in out
     sizes = sorted(Image.open(p).size for p in (tmp_path / "o").glob("*.png"))
     assert sizes == [(30, 30), (31, 31), (32, 32)] and "another input maps to the same name" in err
-    code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", model_dir)
+    code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", tiny_reg_dir)
     assert "0 coloured, 3 skipped" in out  # the names are stable: a rerun resumes
 
 
-def test_output_folder_equal_to_input_folder_is_an_error(model_dir, tmp_path, capsys):
+def test_output_folder_equal_to_input_folder_is_an_error(tiny_reg_dir, tmp_path, capsys):
     gray().save(tmp_path / "x.png")
-    code, out, err = colorize(capsys, tmp_path, "-o", tmp_path, "--model", model_dir)
+    code, out, err = colorize(capsys, tmp_path, "-o", tmp_path, "--model", tiny_reg_dir)
     assert code == 2 and "is an input folder" in err
 
 
-def test_a_file_that_is_not_ours_is_never_replaced(model_dir, tmp_path, capsys):
+def test_a_file_that_is_not_ours_is_never_replaced(tiny_reg_dir, tmp_path, capsys):
     gray(1).save(tmp_path / "x.jpg")
     gray(2).save(tmp_path / "x.png")  # the user's own file, where our output would go
     before = (tmp_path / "x.png").read_bytes()
     for extra in ([], ["--overwrite"]):
-        code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path, "--model", model_dir, *extra)
+        code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path, "--model", tiny_reg_dir, *extra)
         assert code == 1 and "was not written by chromatize" in err
     assert (tmp_path / "x.png").read_bytes() == before
-    code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path / "o", "--model", model_dir)
-    code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path / "o", "--model", model_dir, "--overwrite")
+    code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path / "o", "--model", tiny_reg_dir)
+    code, out, err = colorize(capsys, tmp_path / "x.jpg", "-o", tmp_path / "o", "--model", tiny_reg_dir, "--overwrite")
     assert code == 0 and "1 coloured" in out  # our own output may be redone
 
 
@@ -125,11 +120,11 @@ def test_bad_options_are_one_line_errors(args, message, tiny_cls_dir, tmp_path, 
     assert not (tmp_path / "o" / "x.png").exists()
 
 
-def test_log_must_not_be_an_input_nor_in_a_missing_folder(model_dir, tmp_path, capsys):
+def test_log_must_not_be_an_input_nor_in_a_missing_folder(tiny_reg_dir, tmp_path, capsys):
     gray().save(tmp_path / "x.png")
     before = (tmp_path / "x.png").read_bytes()
     code, out, err = colorize(
-        capsys, tmp_path / "x.png", "-o", tmp_path / "o", "--model", model_dir, "--log", tmp_path / "x.png"
+        capsys, tmp_path / "x.png", "-o", tmp_path / "o", "--model", tiny_reg_dir, "--log", tmp_path / "x.png"
     )
     assert code == 2 and "is an input image" in err and (tmp_path / "x.png").read_bytes() == before
     code, out, err = colorize(
@@ -138,18 +133,18 @@ def test_log_must_not_be_an_input_nor_in_a_missing_folder(model_dir, tmp_path, c
         "-o",
         tmp_path / "o",
         "--model",
-        model_dir,
+        tiny_reg_dir,
         "--log",
         tmp_path / "missing" / "log.jsonl",
     )
     assert code == 2 and "its folder does not exist" in err
 
 
-def test_damaged_card_values_are_refused(model_dir, tmp_path, capsys):
+def test_damaged_card_values_are_refused(tiny_reg_dir, tmp_path, capsys):
     import shutil
 
     bad = tmp_path / "bad"
-    shutil.copytree(model_dir, bad)
+    shutil.copytree(tiny_reg_dir, bad)
     card = json.loads((bad / "config.json").read_text())
     card["inference"] = {"render_size": 10**12}
     (bad / "config.json").write_text(json.dumps(card))
@@ -158,29 +153,29 @@ def test_damaged_card_values_are_refused(model_dir, tmp_path, capsys):
     assert code == 2 and "render_size" in err and "Traceback" not in err
 
 
-def test_stale_part_files_of_ours_are_cleaned(model_dir, tmp_path):
+def test_stale_part_files_of_ours_are_cleaned(tiny_reg_dir, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / ".x.png.abc123.part").write_bytes(b"half")
     (out / "keep.part").write_bytes(b"not ours: not hidden")
     gray().save(tmp_path / "x.png")
-    assert run_batch([str(tmp_path / "x.png")], out, model=str(model_dir), progress=False) == (1, 0, 0)
+    assert run_batch([str(tmp_path / "x.png")], out, model=str(tiny_reg_dir), progress=False) == (1, 0, 0)
     assert not (out / ".x.png.abc123.part").exists() and (out / "keep.part").exists()
 
 
 # ------------------------------------------------------------------ inputs the reader must handle
 
 
-def test_trns_transparency_is_kept_as_alpha(model_dir):
+def test_trns_transparency_is_kept_as_alpha(tiny_reg_dir):
     g = gray(4, 32)
     buf = io.BytesIO()
     g.save(buf, "PNG", transparency=int(np.asarray(g)[0, 0]))
     img = Image.open(io.BytesIO(buf.getvalue()))
-    out = inference.colorize(img, str(model_dir))
+    out = inference.colorize(img, str(tiny_reg_dir))
     assert out.mode == "RGBA" and np.asarray(out)[0, 0, 3] == 0 and np.asarray(out)[..., 3].max() == 255
 
 
-def test_unreadable_file_is_reported_as_such(model_dir, tmp_path, monkeypatch):
+def test_unreadable_file_is_reported_as_such(tiny_reg_dir, tmp_path, monkeypatch):
     from chromatize.errors import ImageReadError
     from chromatize.imageio import open_image
 
@@ -191,9 +186,9 @@ def test_unreadable_file_is_reported_as_such(model_dir, tmp_path, monkeypatch):
         open_image(tmp_path / "x.png")
 
 
-def test_empty_images_are_refused_through_the_api(model_dir):
+def test_empty_images_are_refused_through_the_api(tiny_reg_dir):
     with pytest.raises(ChromatizeError, match="without pixels"):
-        inference.colorize(Image.new("L", (0, 0)), str(model_dir))
+        inference.colorize(Image.new("L", (0, 0)), str(tiny_reg_dir))
 
 
 # ------------------------------------------------------------------ fuzzing: mutated real files
@@ -235,7 +230,7 @@ def mutants(n: int, seed: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def _fuzz(model_dir: Path, tmp_path: Path, n: int, seed: int) -> None:
+def _fuzz(tiny_reg_dir: Path, tmp_path: Path, n: int, seed: int) -> None:
     src = tmp_path / "fuzz"
     src.mkdir()
     for name, data in mutants(n, seed):
@@ -243,7 +238,13 @@ def _fuzz(model_dir: Path, tmp_path: Path, n: int, seed: int) -> None:
     for fmt in ("png", "same"):
         log = tmp_path / f"log_{fmt}.jsonl"
         done, skipped, failed = run_batch(
-            [str(src)], tmp_path / f"out_{fmt}", model=str(model_dir), fmt=fmt, progress=False, log=log, batch_size=16
+            [str(src)],
+            tmp_path / f"out_{fmt}",
+            model=str(tiny_reg_dir),
+            fmt=fmt,
+            progress=False,
+            log=log,
+            batch_size=16,
         )
         assert done + skipped + failed == n and done > n // 10
         rows = [json.loads(line) for line in log.read_text().splitlines()]
@@ -253,13 +254,13 @@ def _fuzz(model_dir: Path, tmp_path: Path, n: int, seed: int) -> None:
         assert not list((tmp_path / f"out_{fmt}").rglob("*.part"))
 
 
-def test_fuzzed_files_never_abort_a_batch(model_dir, tmp_path):
-    _fuzz(model_dir, tmp_path, 300, seed=0)
+def test_fuzzed_files_never_abort_a_batch(tiny_reg_dir, tmp_path):
+    _fuzz(tiny_reg_dir, tmp_path, 300, seed=0)
 
 
 @pytest.mark.slow
-def test_fuzzed_files_never_abort_a_batch_thousands(model_dir, tmp_path):
-    _fuzz(model_dir, tmp_path, 3000, seed=1)
+def test_fuzzed_files_never_abort_a_batch_thousands(tiny_reg_dir, tmp_path):
+    _fuzz(tiny_reg_dir, tmp_path, 3000, seed=1)
 
 
 def test_resume_refuses_a_crafted_checkpoint_even_when_told_to_trust(tiny_prepared, tmp_path):

@@ -145,6 +145,26 @@ def test_one_network_run_gives_colour_confidence_and_alternatives(cls_model, mon
     assert len(calls) == 1
 
 
+def test_card_flip_average_runs_the_mirror_pass_too(tiny_cls_dir, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    flipped = tmp_path / "flipped"
+    shutil.copytree(tiny_cls_dir, flipped)
+    cfg = json.loads((flipped / "config.json").read_text())
+    cfg["inference"] = {**cfg.get("inference", {}), "flip_average": True}
+    (flipped / "config.json").write_text(json.dumps(cfg))
+    plain, both = inference.load_model(tiny_cls_dir), inference.load_model(flipped)
+    g = smooth_color_image(5, 48).convert("L")
+    calls = []
+    real = type(both.net).logits
+    monkeypatch.setattr(type(both.net), "logits", lambda self, x: calls.append(1) or real(self, x))
+    out = np.asarray(inference.colorize(g, both))
+    assert len(calls) == 2  # the image and its mirror
+    assert np.array_equal(out, np.asarray(inference.analyse(g, plain, flip=True).image()))
+    assert not np.array_equal(out, np.asarray(inference.colorize(g, plain)))
+
+
 def test_every_shipped_model_colours_through_the_api():
     g = smooth_color_image(7, 40).convert("L")
     names = list(inference.shipped_models())

@@ -26,6 +26,29 @@ def test_shapes_any_size(family, hw):
         assert c.shape == (2, 1, *hw) and (c >= 0).all() and (c <= 1).all()
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_flip_average_is_the_mean_of_the_input_and_its_mirror(family):
+    torch.manual_seed(0)
+    net = build(family, **SMALL[family]).eval()
+    with torch.no_grad():  # an untrained net can be flat (zero-initialised heads): give it texture
+        for prm in net.parameters():
+            prm.add_(torch.randn_like(prm) * 0.2)
+    fam = get_family(family)
+    w = net.stride * 3  # no padding across: the mirrored input's output, mirrored back, lines up exactly
+    l_n = torch.rand(2, 1, net.stride * 2 + 5, w) * 2 - 1
+
+    def raw(pred):  # what is averaged: logits of distribution families, chroma of the others
+        return pred.logits if hasattr(pred, "logits") else pred.chroma()
+
+    with torch.no_grad():
+        plain = raw(fam.predict(net, l_n, {}))
+        mirror = raw(fam.predict(net, l_n.flip(-1), {})).flip(-1)
+        both = fam.predict(net, l_n, {}, flip=True)
+    assert not torch.allclose(plain, mirror, atol=1e-4)  # the network is not mirror-symmetric
+    assert torch.allclose(raw(both), (plain + mirror) / 2, atol=1e-5)
+    assert both.chroma().shape == (2, 2, *l_n.shape[-2:])
+
+
 def test_gan_generator_is_the_design():
     net = build("gan", width=8)
     assert len(net.down) == 5 and len(net.up) == 5
@@ -137,6 +160,7 @@ def test_refuses_pickles_mismatches_and_damage(tmp_path):
         ({"family": "classification", "inference": {"temperature": 7}}, r"temperature: must lie in \[0.0, 1.0\]"),
         ({"family": "regression", "inference": {"temperature": 0.5}}, "no inference default 'temperature'"),
         ({"family": "regression", "inference": {"render_size": 10**9}}, "render_size"),
+        ({"family": "regression", "inference": {"flip_average": "yes"}}, "flip_average must be true or false"),
         ({"family": "regression", "color_space": "hsv"}, "color_space"),
         ({"family": "regression", "size": -3}, "size"),
         ({"family": "regression", "training": {"data": "/home/me/photos"}}, "machine path"),

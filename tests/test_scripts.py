@@ -35,9 +35,13 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
     data.mkdir()
     photos = [np.asarray(smooth_color_image(i, 96)) for i in range(12)]
     tins = [np.asarray(smooth_color_image(100 + i, 64)) for i in range(12)]
-    pack.write_pack(data / "photo-x.npz", [pack.encode_webp(p, 96, 90) for p in photos])
-    pack.write_pack(data / "valphoto-x.npz", [pack.encode_webp(p, 96, 90) for p in photos[:4]])
-    pack.write_pack(data / "tin-0.npz", [pack.encode_webp(t, 64, 90) for t in tins])
+    photo_ids = [f"train-0{i % 2}.tar/p{i}.jpg" for i in range(12)]
+    assert pack.shards_of("photos256", photo_ids) == ["photos256/train-00.tar", "photos256/train-01.tar"]
+    pack.write_pack(
+        data / "photo-x.npz", [pack.encode_webp(p, 96, 90) for p in photos], pack.shards_of("photos256", photo_ids)
+    )
+    pack.write_pack(data / "valphoto-x.npz", [pack.encode_webp(p, 96, 90) for p in photos[:4]], ["photos256/v.tar"])
+    pack.write_pack(data / "tin-0.npz", [pack.encode_webp(t, 64, 90) for t in tins], ["tinyimagenet64/train-03.tar"])
     out = tmp_path / "out"
     cmd = [
         sys.executable,
@@ -78,7 +82,12 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
     snapshots = [e["which"] for e in log["evals"] if e["which"] == "ema60"]  # only once 60 % of the time passed
     for which in ("last", "ema", *snapshots):
         net, card = load_model_dir(out / which)
-        assert card.training["stages"][-1]["script"] == "scripts/gpu_stage.py"
+        stage = card.training["stages"][-1]
+        assert stage["script"] == "scripts/gpu_stage.py"
+        assert [d["sources"] for d in stage["data"]] == [
+            ["photos256/train-00.tar", "photos256/train-01.tar"],
+            ["tinyimagenet64/train-03.tar"],
+        ]
         moved = max(
             float((a.float() - b.float()).abs().max())
             for a, b in zip(net.state_dict().values(), init.state_dict().values())

@@ -165,6 +165,7 @@ class Settings:
     overwrite: bool
     confidence: bool
     max_pixels: int
+    flip: bool | None = None  # mirror averaging (None: the model card's)
 
 
 class Colourer:
@@ -198,12 +199,14 @@ class Colourer:
         one image at a time so a bad file cannot take its neighbours down."""
         from .inference import analyse, colorize_many
 
+        st = self.settings
+
         def single(img):
             try:
                 if self.settings.confidence:
-                    v = analyse(img, self.m, render_size=self.settings.render_size, **self.settings.decoding)
+                    v = analyse(img, self.m, render_size=st.render_size, flip=st.flip, **st.decoding)
                     return v.image(), v.confidence()
-                (out,) = colorize_many([img], self.m, render_size=self.settings.render_size, **self.settings.decoding)
+                (out,) = colorize_many([img], self.m, render_size=st.render_size, flip=st.flip, **st.decoding)
                 return out, None
             except Exception as e:  # noqa: BLE001
                 return e
@@ -214,9 +217,10 @@ class Colourer:
             outs = colorize_many(
                 imgs,
                 self.m,
-                render_size=self.settings.render_size,
-                batch_size=self.settings.batch_size,
-                **self.settings.decoding,
+                render_size=st.render_size,
+                batch_size=st.batch_size,
+                flip=st.flip,
+                **st.decoding,
             )
             return [(o, None) for o in outs]
         except Exception:  # noqa: BLE001
@@ -266,6 +270,7 @@ def run_batch(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     engine: str = "torch",
     execute: Callable[[list[Job], dict], Iterator[Outcome]] | None = None,
+    flip: bool | None = None,
 ) -> tuple[int, int, int]:
     """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue.
 
@@ -314,7 +319,7 @@ def run_batch(
         columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=con, disable=not progress, transient=True) as bar:
             task = bar.add_task("", total=len(jobs))
-            settings = Settings(decoding, render_size, fmt, batch_size, overwrite, confidence, max_pixels)
+            settings = Settings(decoding, render_size, fmt, batch_size, overwrite, confidence, max_pixels, flip)
             if execute is not None:
                 spec = {"model": str(m.name), "device": device, "engine": engine, "settings": asdict(settings)}
                 for o in execute(jobs, spec):

@@ -76,9 +76,11 @@ class Colorizer:
         return {**self.decoding, **{k: v for k, v in self.family.check_decoding(given).items() if k in given}}
 
     @torch.no_grad()
-    def predict(self, l_small: torch.Tensor) -> Prediction:
-        """Run the network once on normalised L ``[B,1,h,w]``."""
-        return self.family.predict(self.net, l_small.to(self.device), self.decoding, self.runner)
+    def predict(self, l_small: torch.Tensor, flip: bool | None = None) -> Prediction:
+        """Run the network on normalised L ``[B,1,h,w]`` (and its mirror image when ``flip``; default:
+        the card's ``flip_average``)."""
+        flip = self.card.flip_average if flip is None else flip
+        return self.family.predict(self.net, l_small.to(self.device), self.decoding, self.runner, flip=flip)
 
 
 _CACHE: dict[tuple[str, str, str], Colorizer] = {}
@@ -296,14 +298,16 @@ def analyse(
     model: Colorizer | str | None = None,
     *,
     render_size: int | None = None,
+    flip: bool | None = None,
     **decoding: Any,
 ) -> Colouring:
-    """Run the network once on ``img``; colour, confidence and alternatives are then views of the result."""
+    """Run the network once on ``img`` (twice with ``flip``, the card's ``flip_average`` by default);
+    colour, confidence and alternatives are then views of the result."""
     m = _model(model)
     decoding = m.check_decoding(decoding)
     p = prepare_input(img)
     l_small = small_l(p, check_render_size(render_size or m.render_size), m.card.render_min)
-    return Colouring(m, p, m.predict(l_small), decoding)
+    return Colouring(m, p, m.predict(l_small, flip), decoding)
 
 
 def check_render_size(rs: Any) -> int:
@@ -318,9 +322,11 @@ def colorize_many(
     *,
     render_size: int | None = None,
     batch_size: int = 16,
+    flip: bool | None = None,
     **decoding: Any,
 ) -> list[Image.Image]:
-    """Colorize several inputs; inputs of the same render shape go through the network together."""
+    """Colorize several inputs; inputs of the same render shape go through the network together.
+    ``flip``: also run the mirror images and average (default: the model card's ``flip_average``)."""
     m = _model(model)
     opts = m.check_decoding(decoding)
     rs = check_render_size(render_size or m.render_size)
@@ -335,7 +341,7 @@ def colorize_many(
     for idx in groups.values():
         for k in range(0, len(idx), batch_size):
             chunk = idx[k : k + batch_size]
-            ab = m.predict(torch.cat([smalls[i] for i in chunk])).chroma(**opts).cpu()
+            ab = m.predict(torch.cat([smalls[i] for i in chunk]), flip).chroma(**opts).cpu()
             for j, i in enumerate(chunk):
                 chroma[i] = ab[j : j + 1]
     return [compose(p, c, m.space) for p, c in zip(prepared, chroma)]
@@ -346,14 +352,15 @@ def colorize(
     model: Colorizer | str | None = None,
     *,
     render_size: int | None = None,
+    flip: bool | None = None,
     **decoding: Any,
 ) -> Image.Image:
     """Colorize one image (path, PIL image or numpy array) and return a PIL image of the same size.
 
     ``decoding`` options are the model's (e.g. ``temperature`` for distribution models); defaults come
-    from its model card.
+    from its model card, as does ``flip`` (average with the mirror image's prediction).
     """
-    return colorize_many([img], model, render_size=render_size, **decoding)[0]
+    return colorize_many([img], model, render_size=render_size, flip=flip, **decoding)[0]
 
 
 def confidence_map(img, model: Colorizer | str | None = None, render_size: int | None = None) -> Image.Image:

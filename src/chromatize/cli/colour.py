@@ -36,6 +36,13 @@ def colorize(
         Optional[float],
         typer.Option(help="efficientnet_unet: pull towards rare colours, 0 = none, 1 = full (default: the card's)."),
     ] = None,
+    flip: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--flip/--no-flip",
+            help="Average with the mirror image's prediction (twice the network time; default: the card's).",
+        ),
+    ] = None,
     format: Annotated[str, typer.Option(help="png, jpg or same (as the input).")] = "png",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per network batch.")] = 8,
@@ -84,6 +91,7 @@ def colorize(
         max_pixels=int(max_megapixels * 1e6),
         engine=engine,
         execute=None if cluster is None else functools.partial(run_on_cluster, cluster),
+        flip=flip,
     )
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:

@@ -134,6 +134,9 @@ def tune(
         Optional[str], typer.Option(help="Logit adjustments to try (efficientnet_unet), e.g. 0,0.5,1.")
     ] = None,
     render_size: Annotated[str, typer.Option(help="Render sizes to try (comma-separated).")] = "128,192,256",
+    flip: Annotated[
+        str, typer.Option(help="Mirror averaging to try: off, on or off,on (on: twice the network time).")
+    ] = "off",
     limit: Annotated[int, typer.Option(help="Validation images in all.")] = 1000,
     write: Annotated[bool, typer.Option(help="Store the chosen values in the model card.")] = False,
 ) -> None:
@@ -158,7 +161,11 @@ def tune(
     if rebalance:
         grid["rebalance"] = floats(rebalance, "rebalance")
     sizes = [int(x) for x in floats(render_size, "render-size")]
-    rows, chosen = run_tune(model, data, grid, sizes, limit, progress=sys.stderr.isatty())
+    words = [w.strip() for w in flip.split(",") if w.strip()]
+    if not words or any(w not in ("off", "on") for w in words):
+        _die(f"--flip takes off, on or off,on, got {flip!r}")
+    flips = tuple(dict.fromkeys(w == "on" for w in words))
+    rows, chosen = run_tune(model, data, grid, sizes, limit, progress=sys.stderr.isatty(), flips=flips)
     keys = [k for k in rows[0] if k not in ("images",)]
     typer.echo("  ".join(f"{k:>10s}" for k in keys))
     for r in rows:

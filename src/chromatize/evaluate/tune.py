@@ -42,9 +42,10 @@ def tune(
     render_sizes: list[int],
     limit: int | None = 1000,
     progress: bool = False,
+    flips: tuple[bool, ...] = (False,),
 ) -> tuple[list[dict], dict]:
-    """Score every combination of ``grid`` (decoding options) x ``render_sizes`` on the val splits of
-    ``data`` (prepared folders); returns (rows, chosen row)."""
+    """Score every combination of ``grid`` (decoding options) x ``render_sizes`` x ``flips`` (mirror
+    averaging off/on) on the val splits of ``data`` (prepared folders); returns (rows, chosen row)."""
     from rich.progress import Progress
 
     from ..data.datasets import is_prepared
@@ -65,11 +66,11 @@ def tune(
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
     rows = []
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("tuning", total=len(truth) * len(render_sizes))
-        for rs in render_sizes:
+        task = bar.add_task("tuning", total=len(truth) * len(render_sizes) * len(flips))
+        for rs, fl in itertools.product(render_sizes, flips):
             preds: list[list[np.ndarray]] = [[] for _ in combos]
-            for _, im in truth:  # the network runs once per image and render size; decodings are views
-                view = analyse(im, m, render_size=rs)
+            for _, im in truth:  # the network runs once per image, render size and flip; decodings are views
+                view = analyse(im, m, render_size=rs, flip=fl)
                 for k, opts in enumerate(combos):
                     preds[k].append(np.asarray(view.image(**opts).convert("RGB")))
                 bar.advance(task)
@@ -79,6 +80,7 @@ def tune(
                     {
                         **opts,
                         "render_size": rs,
+                        "flip_average": fl,
                         "psnr_gain": r["psnr"] - g["psnr"],
                         "auc_rebalanced_gain": r["auc_rebalanced"] - g["auc_rebalanced"],
                         "colourfulness_ratio": r["colourfulness_ratio"],
@@ -103,6 +105,7 @@ def write_choice(model_dir: str | Path, chosen: dict, data_names: list[str]) -> 
         **card.inference,
         **{k: chosen[k] for k in fam.decoding if k in chosen},
         "render_size": int(chosen["render_size"]),
+        "flip_average": bool(chosen.get("flip_average", False)),
     }
     card.metrics["carved_val_tuning"] = {
         "data": ", ".join(data_names),

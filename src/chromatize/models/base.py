@@ -180,14 +180,20 @@ class Family:
     def build(self, options: dict[str, Any]) -> nn.Module:
         raise NotImplementedError
 
-    def predict(self, net: nn.Module, l_n: torch.Tensor, defaults: dict[str, Any], run=None) -> Prediction:
-        """Run the network once on ``l_n``; ``defaults`` are the card's decoding values.
+    def predict(
+        self, net: nn.Module, l_n: torch.Tensor, defaults: dict[str, Any], run=None, flip: bool = False
+    ) -> Prediction:
+        """Run the network on ``l_n``; ``defaults`` are the card's decoding values.
 
         The network part is ``net.raw`` on L padded to a multiple of ``net.stride``; an engine may supply
         ``run`` (padded L -> the same tensor) instead. Pre- and post-processing stay here, identical.
+        ``flip``: run it on the mirrored input too and average the two raw outputs (mirrored back).
         """
         x = pad_to(l_n, net.stride)
-        raw = (run(x) if run is not None else net.raw(x)).float()
+        f = run if run is not None else net.raw
+        raw = f(x).float()
+        if flip:
+            raw = (raw + f(x.flip(-1)).float().flip(-1)) / 2
         if not torch.isfinite(raw).all() or raw.abs().max() > 1e6:  # e.g. bit flips: huge or overflowing
             raise ChromatizeError(
                 "the network produced NaN or infinite (or absurdly large) values: its weights look damaged"

@@ -85,6 +85,11 @@ class ModelCard:
         """Inputs whose longer side is below this are upscaled to it before the network (0: never)."""
         return int(self.inference.get("render_min", 0))
 
+    @property
+    def flip_average(self) -> bool:
+        """Average the network's output over the input and its mirror image (twice the network time)."""
+        return bool(self.inference.get("flip_average", False))
+
     # ------------------------------------------------------------------ checks and (de)serialisation
     def validate(self) -> ModelCard:
         """Check every field; returns self, or raises ChromatizeError naming the bad field."""
@@ -98,7 +103,7 @@ class ModelCard:
         if not isinstance(self.size, int) or isinstance(self.size, bool) or not 8 <= self.size <= 4096:
             raise ChromatizeError(f"model card: size must be an integer in [8, 4096], got {self.size!r}")
         self.options = fam.check_options(self.options)
-        extra = set(self.inference) - set(fam.decoding) - {"render_size", "render_min"}
+        extra = set(self.inference) - set(fam.decoding) - {"render_size", "render_min", "flip_average"}
         if extra:
             raise ChromatizeError(f"model card: {self.family} has no inference default {sorted(extra)[0]!r}")
         fam.check_decoding({k: v for k, v in self.inference.items() if k in fam.decoding})
@@ -109,6 +114,10 @@ class ModelCard:
         rm = self.inference.get("render_min", 0)
         if not isinstance(rm, int) or isinstance(rm, bool) or not 0 <= rm <= hi:
             raise ChromatizeError(f"model card: inference.render_min must be an integer in [0, {hi}], got {rm!r}")
+        if not isinstance(self.inference.get("flip_average", False), bool):
+            raise ChromatizeError(
+                f"model card: inference.flip_average must be true or false, got {self.inference['flip_average']!r}"
+            )
         _finite_numbers(self.metrics, "metrics")
         _no_paths(self.training, "training")
         return self
