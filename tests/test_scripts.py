@@ -21,16 +21,42 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "chromatize" / "weights" / "efficientnet_unet"
 
 
-def _pack_module():
-    spec = importlib.util.spec_from_file_location("pack_gpu_data", ROOT / "scripts" / "pack_gpu_data.py")
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
+def test_average_weights_is_the_mean_and_is_recorded(tmp_path):
+    from chromatize.models.registry import build
+    from chromatize.models.store import save_model_dir
+
+    avg = _script("average_weights")
+    dirs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        d = tmp_path / f"m{seed}"
+        save_model_dir(build("regression", width=8), {"family": "regression", "options": {"width": 8}}, d)
+        dirs.append(d)
+    net, card = avg.average(dirs, ["one", "two"])
+    a, b = (load_model_dir(d)[0].state_dict() for d in dirs)
+    for k, v in net.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (a[k] + b[k]) / 2, atol=1e-6), k
+    assert card["training"]["stages"][-1] == {
+        "weights": "average",
+        "of": ["one", "two"],
+        "script": "scripts/average_weights.py",
+    }
+    save_model_dir(build("regression", width=16), {"family": "regression", "options": {"width": 16}}, tmp_path / "w")
+    with pytest.raises(SystemExit, match="cannot be averaged"):
+        avg.average([dirs[0], tmp_path / "w"], ["one", "wide"])
+
+
 @pytest.mark.slow
 def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
-    pack = _pack_module()
+    pack = _script("pack_gpu_data")
     data = tmp_path / "packs"
     data.mkdir()
     photos = [np.asarray(smooth_color_image(i, 96)) for i in range(12)]
