@@ -253,3 +253,19 @@ def test_two_nodes_with_torchrun_on_one_box(tiny, tmp_path):
     card = json.loads((tmp_path / "mn" / "config.json").read_text())
     assert card["training"]["stages"][-1]["steps"] == 3
     assert json.loads((tmp_path / "mn" / "run.json").read_text())["train"]["num_nodes"] == 2
+
+
+def test_step_limited_run_shows_no_negative_epoch_count():
+    import lightning.pytorch as L
+
+    from chromatize.training.callbacks import StepProgressBar
+
+    seen = {}
+    for max_epochs, max_steps in ((-1, 3), (3, -1)):
+        bar = StepProgressBar()
+        trainer = L.Trainer(
+            accelerator="cpu", max_steps=max_steps, max_epochs=max_epochs, logger=False, enable_checkpointing=False
+        )
+        bar._trainer = trainer  # what Lightning sets when the bar is attached to a fit
+        seen[max_epochs] = bar._get_train_description(0).strip()
+    assert seen == {-1: "Epoch 0", 3: "Epoch 0/2"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
@@ -41,6 +42,16 @@ def sample_grid(net: torch.nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor, spa
     from ..evaluate.report import with_header
 
     return with_header(img, ["gray", "predicted", "truth"])
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's rich bar, without "Epoch 0/-2" when the run is limited by --max-steps (max_epochs -1)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = super()._get_train_description(current_epoch)
+        if self.trainer.max_epochs == -1:
+            text = text.replace(f"Epoch {current_epoch}/-2", f"Epoch {current_epoch}", 1)
+        return text
 
 
 class SampleGrid(L.Callback):
