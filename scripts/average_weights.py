@@ -3,10 +3,11 @@
     python scripts/average_weights.py runs/s6/ema src/chromatize/weights/efficientnet_unet -o runs/soup2 \
         --names "stage 6 EMA" "stage 4 EMA"
 
-Floating-point tensors (BatchNorm statistics included) are averaged; every other tensor, and decoding
-tables that must not be blended (``centres``, ``log_prior``, the palette), must be identical in all
-models and are copied. The card is the first model's, with the averaging recorded as a stage that
-names the parts (``--names``: labels, never machine paths). Weights are written in fp16, as shipped.
+Floating-point tensors (BatchNorm statistics included) are averaged; BatchNorm's step counters are the
+first model's; every other tensor, and decoding tables that must not be blended (``centres``,
+``log_prior``, the palette), must be identical in all models and are copied. The card is the first
+model's, with the averaging recorded as a stage that names the parts (``--names``: labels, never
+machine paths). Weights are written in fp16, as shipped.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def average(paths: list[Path], names: list[str]):
     out = {}
     for k, v in states[0].items():
         same = all(torch.equal(s[k], v) for s in states[1:])
-        if not v.is_floating_point() or k.split(".")[-1] in KEEP:
+        if k.endswith("num_batches_tracked"):  # a BatchNorm step counter, unused in eval: the first's
+            out[k] = v
+        elif not v.is_floating_point() or k.split(".")[-1] in KEEP:
             if not same:
                 raise SystemExit(f"{k} differs between the models: they are not of one lineage")
             out[k] = v
