@@ -157,3 +157,15 @@ def test_flip_option_reaches_every_path(tmp_path, capsys):
             assert np.abs(a - b).mean() > 0.05
     for a, b in zip(outs["--flip", 0], outs["--flip", 1]):  # batched and single-image paths agree
         assert np.abs(a - b).max() <= 1
+
+
+def test_models_lists_every_shipped_model_with_its_inference_defaults(capsys):
+    from chromatize.inference import load_model, shipped_models
+
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0, err
+    lines = {line.split(":")[0].split(" ")[0]: line for line in out.splitlines() if ":" in line}
+    for name in shipped_models():
+        card = load_model(name).card
+        assert f"render {card.render_size} px" in lines[name]
+        assert ("+ mirror pass" in lines[name]) == card.flip_average, name

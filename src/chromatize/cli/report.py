@@ -50,8 +50,9 @@ def models(
             sorted({s for st in card.training.get("stages", []) for d_ in st.get("data", []) for s in d_["sources"]})
         )
         typer.echo(
-            f"{name}{flag}: {card.family}, {mb:.1f} MB, {card.color_space}, render {card.render_size} px, "
-            f"decoding {card.decoding or 'none'}; trained on {data}; {figs}"
+            f"{name}{flag}: {card.family}, {mb:.1f} MB, {card.color_space}, render {card.render_size} px"
+            f"{' + mirror pass' if card.flip_average else ''}, decoding {card.decoding or 'none'}; "
+            f"trained on {data}; {figs}"
         )
     if not rows:
         typer.echo("no shipped models are installed")
