@@ -203,7 +203,7 @@ class Colourer:
 
         def single(img):
             try:
-                if self.settings.confidence:
+                if st.confidence:
                     v = analyse(img, self.m, render_size=st.render_size, flip=st.flip, **st.decoding)
                     return v.image(), v.confidence()
                 (out,) = colorize_many([img], self.m, render_size=st.render_size, flip=st.flip, **st.decoding)
@@ -211,7 +211,7 @@ class Colourer:
             except Exception as e:  # noqa: BLE001
                 return e
 
-        if self.settings.confidence or len(imgs) == 1:
+        if st.confidence or len(imgs) == 1:
             return [single(i) for i in imgs]
         try:
             outs = colorize_many(
