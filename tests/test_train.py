@@ -112,6 +112,18 @@ def test_train_export_and_reload(family, tiny, tmp_path):
         assert torch.equal(trained(x), net(x))
 
 
+def test_val_every_counts_batches_of_the_whole_run(tiny, tmp_path):
+    """--val-every N validates every N batches of the run, also when N is longer than an epoch (Lightning
+    alone refuses that with a traceback)."""
+    from chromatize.training.callbacks import read_metrics
+
+    run = tmp_path / "run"
+    opts = _opts(batch_size=4, val_every=6)  # 16 training images: 4 batches per epoch
+    train("regression", [str(tiny)], run, size=32, options=SMALL["regression"], progress=False, max_steps=13, **opts)
+    val_steps = sorted({int(r["step"]) for r in read_metrics(run) if r.get("val_psnr")})
+    assert [s for s in val_steps if s < 13] == [5, 11]  # after batches 6 and 12 (steps count from 0)
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "chromatize.cli", "train", *args]
 

@@ -91,27 +91,23 @@ class EfficientNetLiteEncoder(nn.Module):
         return feats
 
 
-# Block specs of EfficientNet-Lite0 (what `block_specs` reads from its wheel), so a model is rebuilt
-# from our own card without the weight package installed.
-LITE0 = [
-    (32, 16, 1, 3, 1),
-    (16, 24, 6, 3, 2),
-    (24, 24, 6, 3, 1),
-    (24, 40, 6, 5, 2),
-    (40, 40, 6, 5, 1),
-    (40, 80, 6, 3, 2),
-    (80, 80, 6, 3, 1),
-    (80, 80, 6, 3, 1),
-    (80, 112, 6, 5, 1),
-    (112, 112, 6, 5, 1),
-    (112, 112, 6, 5, 1),
-    (112, 192, 6, 5, 2),
-    (192, 192, 6, 5, 1),
-    (192, 192, 6, 5, 1),
-    (192, 192, 6, 5, 1),
-    (192, 320, 6, 3, 1),
-]
-VARIANTS = {"lite0": LITE0}
+def stage_specs(stages: list[tuple[int, int, int]], stem: int = 32) -> list[tuple[int, int, int, int, int]]:
+    """Block specs from the seven stages' (repeats, channels, kernel): expansion 1 in the first stage, 6
+    after; strides from the paper (``STAGE_STRIDES``)."""
+    specs, cin = [], stem
+    for i, (n, cout, k) in enumerate(stages):
+        for j in range(n):
+            specs.append((cin, cout, 1 if i == 0 else 6, k, STAGE_STRIDES[i] if j == 0 else 1))
+            cin = cout
+    return specs
+
+
+# The Lite variants as their wheels hold them (what `block_specs` reads from each state dict; checked in
+# the tests), so a model is rebuilt from our own card without the weight package installed.
+LITE0 = stage_specs([(1, 16, 3), (2, 24, 3), (2, 40, 5), (3, 80, 3), (3, 112, 5), (4, 192, 5), (1, 320, 3)])
+LITE1 = stage_specs([(1, 16, 3), (3, 24, 3), (3, 40, 5), (4, 80, 3), (4, 112, 5), (5, 192, 5), (1, 320, 3)])
+LITE2 = stage_specs([(1, 16, 3), (3, 24, 3), (3, 48, 5), (4, 88, 3), (4, 120, 5), (5, 208, 5), (1, 352, 3)])
+VARIANTS = {"lite0": LITE0, "lite1": LITE1, "lite2": LITE2}
 
 
 def pretrained_state(variant: str = "lite0") -> dict[str, torch.Tensor]:

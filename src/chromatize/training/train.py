@@ -255,6 +255,8 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
             deterministic=False,
             default_root_dir=run,
             val_check_interval=t["val_every"],
+            # N batches of the whole run, not of one epoch: an N beyond an epoch's length is no error
+            check_val_every_n_epoch=None if t["val_every"] else 1,
         )
         try:
             trainer.fit(module, datamodule=dm, ckpt_path=str(last) if not fresh else None, weights_only=True)
