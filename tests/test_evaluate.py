@@ -96,6 +96,7 @@ def test_evaluate_cli_is_deterministic_with_gray_row(model_dir, tmp_path):
     assert m1["images"] + m1["skipped_grayscale"] == 10
     gray = m1["models"]["gray"]
     assert gray["colourfulness_ratio"] < 0.01 and gray["auc"] < 100
+    assert gray["opposed_pct"] is None and m1["models"][str(model_dir)]["chroma_scale_median"] is not None
     html = (tmp_path / "a" / "report.html").read_text()
     assert "<table" in html and html.count("data:image/png;base64,") >= 3
     assert (tmp_path / "a" / "metrics.csv").read_text().startswith("model,psnr")

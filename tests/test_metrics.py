@@ -5,6 +5,7 @@ import pytest
 
 from chromatize.metrics import (
     AucAccumulator,
+    chroma_scale,
     colourfulness,
     histogram_intersection,
     lab_ab,
@@ -70,3 +71,26 @@ def test_colourfulness_ratio_and_histogram_of_identity():
     r = score(t, t)
     assert r["colourfulness_ratio"] == pytest.approx(1.0) and r["auc"] == pytest.approx(100.0)
     assert histogram_intersection([lab_ab(x) for x in t], [lab_ab(x) for x in t]) == pytest.approx(1.0)
+
+
+def test_chroma_scale_hand_cases():
+    t = np.stack(np.meshgrid(np.linspace(-30, 30, 8), np.linspace(5, 40, 8)), -1)  # ab [8,8,2]
+    assert chroma_scale(2 * t, t) == pytest.approx(0.5)  # twice too strong
+    assert chroma_scale(0.5 * t, t) == pytest.approx(2.0)  # half as strong as it should be
+    assert chroma_scale(-t, t) == pytest.approx(-1.0)  # opposite hue everywhere
+    assert np.isnan(chroma_scale(np.zeros_like(t), t))  # a gray prediction has no scale
+
+
+def test_score_reads_opposed_images_and_the_median_scale():
+    """One image coloured in the opposite hue (RGB mirrored around its gray), two right: 1 of 3 opposed,
+    median scale near 1; the opposed one is also below gray. The gray prediction has neither reading."""
+    from chromatize.evaluate.run import gray_of, score
+
+    t = [np.asarray(smooth_color_image(i, 32)) for i in range(3)]
+    g = [np.asarray(gray_of(smooth_color_image(i, 32))) for i in range(3)]
+    flipped = np.clip(2 * g[0].astype(int) - t[0], 0, 255).astype(np.uint8)
+    r = score([flipped, t[1], t[2]], t, [psnr(x, y) for x, y in zip(g, t)])
+    assert r["opposed_pct"] == pytest.approx(100 / 3) and r["below_gray_psnr_pct"] == pytest.approx(100 / 3)
+    assert r["chroma_scale_median"] == pytest.approx(1.0, abs=0.02)
+    rg = score(g, t)
+    assert rg["opposed_pct"] is None and rg["chroma_scale_median"] is None

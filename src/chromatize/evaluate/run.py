@@ -17,6 +17,7 @@ from ..imageio import atomic_write, atomic_write_text, is_grayscale, open_image
 from ..metrics import (
     HUE_FAMILIES,
     AucAccumulator,
+    chroma_scale,
     colourfulness,
     histogram_intersection,
     hue_counts,
@@ -80,7 +81,7 @@ def score(preds: list[np.ndarray], truths: list[np.ndarray], gray_psnr: list[flo
     ``gray_psnr``: per-image PSNR of the gray input, for the share of images a model makes worse.
     """
     acc = AucAccumulator()
-    pa, ta = [], []
+    pa, ta, scales = [], [], []
     hp, ht = np.zeros(len(HUE_NAMES), np.int64), np.zeros(len(HUE_NAMES), np.int64)
     for p, t in zip(preds, truths):
         a, b = lab_ab(p), lab_ab(t)
@@ -89,15 +90,19 @@ def score(preds: list[np.ndarray], truths: list[np.ndarray], gray_psnr: list[flo
         ht += hue_counts(b)
         pa.append(a)
         ta.append(b)
+        scales.append(chroma_scale(a, b))
     cfs = [colourfulness(p) for p in preds]
     cf_p, cf_t = np.mean(cfs), np.mean([colourfulness(t) for t in truths])
     psnrs = [psnr(p, t) for p, t in zip(preds, truths)]
     hue_p, hue_t = hue_shares(hp), hue_shares(ht)
+    coloured = [s for s in scales if np.isfinite(s)]  # a colourless prediction (gray) has no scale
     below = None if gray_psnr is None else float(100 * np.mean([a < g for a, g in zip(psnrs, gray_psnr)]))
     return {
         "psnr": float(np.mean(psnrs)),
         "psnr_per_image": [round(v, 3) for v in psnrs],
         "below_gray_psnr_pct": below,
+        "chroma_scale_median": float(np.median(coloured)) if coloured else None,
+        "opposed_pct": float(100 * np.mean([s <= 0 for s in coloured])) if coloured else None,
         "hue_shares": hue_p,
         "hue_shares_truth": hue_t,
         "hue_gap_max": max(abs(hue_p[k] - hue_t[k]) for k in hue_p),
@@ -189,6 +194,8 @@ COLUMNS = [
     "hist_intersection",
     "rgb_distance",
     "below_gray_psnr_pct",
+    "opposed_pct",
+    "chroma_scale_median",
     "hue_gap_max",
     "images_per_s",
 ]
@@ -231,8 +238,12 @@ def html_report(result: dict, grid: Image.Image, cols: list[str]) -> str:
             "re-balanced by inverse ab-bin frequency (Zhang et al. 2016); colourfulness after Hasler and "
             "Suesstrunk 2003, ratio to the truth's; hist = intersection of ab histograms; RGB distance "
             "= mean Euclidean pixel error on 0-255; below_gray_psnr_pct = share of images whose PSNR is "
-            "below the gray input's; hue_gap_max = largest gap (points) between prediction and truth in the "
-            "share of coloured pixels (C* > 10) per hue family. gray = the input's lightness alone.",
+            "below the gray input's; opposed_pct = share of images whose predicted colour points away from the "
+            "truth's (least-squares chroma scale <= 0: no saturation setting lifts them above gray); "
+            "chroma_scale_median = median of that per-image scale (1 = right strength, < 1 too strong "
+            "for the error, below 1/2 an image falls below gray); hue_gap_max = largest gap (points) "
+            "between prediction and truth in the share of coloured pixels (C* > 10) per hue family. "
+            "gray = the input's lightness alone.",
             "images": [],
         },
         {
@@ -290,16 +301,22 @@ def table(result: dict) -> str:
     """A plain-text table of the headline metrics."""
     lines = [
         f"{'model':18s} {'PSNR':>7s} {'SSIM':>6s} {'AuC':>6s} {'AuC-rb':>7s} {'colour':>7s} {'ratio':>6s} "
-        f"{'hist':>5s} {'RGBdist':>8s} {'<gray%':>7s} {'hue-gap':>7s}  hue shares (r-m o-y g c-b)"
+        f"{'hist':>5s} {'RGBdist':>8s} {'<gray%':>7s} {'opp%':>5s} {'scale':>5s} {'hue-gap':>7s}  "
+        "hue shares (r-m o-y g c-b)"
     ]
+
+    def cell(r: dict, key: str, fmt: str) -> str:
+        return "" if r.get(key) is None else format(r[key], fmt)
+
     for name, r in result["models"].items():
-        below = "" if r.get("below_gray_psnr_pct") is None else f"{r['below_gray_psnr_pct']:.1f}"
+        below = cell(r, "below_gray_psnr_pct", ".1f")
+        opp, scale = cell(r, "opposed_pct", ".1f"), cell(r, "chroma_scale_median", ".2f")
         shares = " ".join(f"{r['hue_shares'][h]:.0f}" for h in HUE_NAMES)
         lines.append(
             f"{name:18s} {r['psnr']:7.2f} {r['ssim']:6.3f} {r['auc']:6.2f} {r['auc_rebalanced']:7.2f} "
             f"{r['colourfulness']:7.2f} {r['colourfulness_ratio']:6.3f} {r['hist_intersection']:5.3f} "
-            f"{r['rgb_distance']:8.2f} {below:>7s} {r['hue_gap_max']:7.1f}  {shares}"
+            f"{r['rgb_distance']:8.2f} {below:>7s} {opp:>5s} {scale:>5s} {r['hue_gap_max']:7.1f}  {shares}"
         )
     first = next(iter(result["models"].values()))
-    lines.append(f"{'truth':18s} {'':>70s}  " + " ".join(f"{first['hue_shares_truth'][h]:.0f}" for h in HUE_NAMES))
+    lines.append(f"{'truth':18s} {'':>82s}  " + " ".join(f"{first['hue_shares_truth'][h]:.0f}" for h in HUE_NAMES))
     return "\n".join(lines)

@@ -86,6 +86,7 @@ def tune(
                         "colourfulness_ratio": r["colourfulness_ratio"],
                         "hue_gap_max": r["hue_gap_max"],
                         "below_gray_psnr_pct": r["below_gray_psnr_pct"],
+                        "opposed_pct": r["opposed_pct"],
                         "violation": violation(r, g),
                         "images": len(truth),
                     }
