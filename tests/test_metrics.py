@@ -79,6 +79,7 @@ def test_chroma_scale_hand_cases():
     assert chroma_scale(0.5 * t, t) == pytest.approx(2.0)  # half as strong as it should be
     assert chroma_scale(-t, t) == pytest.approx(-1.0)  # opposite hue everywhere
     assert np.isnan(chroma_scale(np.zeros_like(t), t))  # a gray prediction has no scale
+    assert np.isnan(chroma_scale(np.full_like(t, 0.6), t))  # nor one with 8-bit rounding noise
 
 
 def test_score_reads_opposed_images_and_the_median_scale():

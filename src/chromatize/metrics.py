@@ -125,9 +125,10 @@ def chroma_scale(pred_ab: np.ndarray, true_ab: np.ndarray) -> float:
     1: the predicted colour has the right strength; < 1: too strong for the error; <= 0: it points away
     from the truth's. Scaling by s lowers the error below the gray input's (ab = 0) exactly when s > 0,
     and the prediction as it is beats gray when s > 1/2 (in ab; in RGB PSNR nearly always so). A
-    colourless prediction (mean |ab| under 0.1) has no scale: NaN.
+    colourless prediction (root-mean-square |ab| under 1, below a just-noticeable colour; 8-bit gray
+    images reach about 0.1) has no scale: NaN.
     """
     p = pred_ab.reshape(-1, 2).astype(np.float64)
     t = true_ab.reshape(-1, 2).astype(np.float64)
     den = float((p * p).sum())
-    return float((p * t).sum() / den) if den > 0.01 * len(p) else float("nan")
+    return float((p * t).sum() / den) if den > len(p) else float("nan")
