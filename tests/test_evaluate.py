@@ -102,6 +102,21 @@ def test_evaluate_cli_is_deterministic_with_gray_row(model_dir, tmp_path):
     assert (tmp_path / "a" / "metrics.csv").read_text().startswith("model,psnr")
 
 
+def test_samples_show_every_model_evaluated(model_dir, tiny_cls_dir, tmp_path):
+    """With several models the sample grid has a column for each, between gray and truth (it once kept
+    only the last model's)."""
+    from chromatize.evaluate.run import evaluate
+
+    data = tmp_path / "truth"
+    data.mkdir()
+    for i in range(4):
+        smooth_color_image(i, 32).save(data / f"{i}.png")
+    evaluate(data, [str(model_dir), str(tiny_cls_dir)], out=tmp_path / "r", progress=False)
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert f"gray | {model_dir} | {tiny_cls_dir} | truth" in html
+    assert Image.open(tmp_path / "r" / "samples.png").width == 4 * 128  # 128 px tiles
+
+
 def test_bright_sepia_print_is_a_tint_not_a_stain():
     """Genuine sepia photos are mostly bright paper with a strong warm tone (like 1890Surfer)."""
     g = 0.8 + 0.2 * np.asarray(smooth_color_image(5, 96).convert("L"), np.float32) / 255

@@ -168,7 +168,7 @@ def evaluate(
                 "decoding": m.check_decoding(decoding),
                 "render_size": render_size or m.render_size,
             }
-        samples[name] = [preds[i] for i in pick]
+            samples[name] = [preds[i] for i in pick]
     result = {
         "data": str(data),
         "images": len(truth),
