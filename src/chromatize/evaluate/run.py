@@ -199,6 +199,22 @@ COLUMNS = [
     "hue_gap_max",
     "images_per_s",
 ]
+# short column heads of the HTML report (metrics.json/csv keep the keys above)
+LABELS = {
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    "auc": "AuC",
+    "auc_rebalanced": "AuC re-bal.",
+    "colourfulness": "colour",
+    "colourfulness_ratio": "colour ratio",
+    "hist_intersection": "hist",
+    "rgb_distance": "RGB dist.",
+    "below_gray_psnr_pct": "below gray %",
+    "opposed_pct": "opposed %",
+    "chroma_scale_median": "chroma scale",
+    "hue_gap_max": "hue gap",
+    "images_per_s": "img/s",
+}
 
 
 def write_outputs(result: dict, samples: dict, out: Path) -> None:
@@ -233,15 +249,15 @@ def html_report(result: dict, grid: Image.Image, cols: list[str]) -> str:
     sections = [
         {
             "title": "Metrics",
-            "table": {"header": ["model", *COLUMNS], "rows": rows},
+            "table": {"header": ["model", *(LABELS[c] for c in COLUMNS)], "rows": rows},
             "note": "PSNR/SSIM on 8-bit RGB; AuC of per-pixel CIELAB ab error (thresholds 0..150, x100), raw and "
             "re-balanced by inverse ab-bin frequency (Zhang et al. 2016); colourfulness after Hasler and "
             "Suesstrunk 2003, ratio to the truth's; hist = intersection of ab histograms; RGB distance "
-            "= mean Euclidean pixel error on 0-255; below_gray_psnr_pct = share of images whose PSNR is "
-            "below the gray input's; opposed_pct = share of images whose predicted colour points away from the "
-            "truth's (least-squares chroma scale <= 0: no saturation setting lifts them above gray); "
-            "chroma_scale_median = median of that per-image scale (1 = right strength, < 1 too strong "
-            "for the error, below 1/2 an image falls below gray); hue_gap_max = largest gap (points) "
+            "= mean Euclidean pixel error on 0-255; below gray % = share of images whose PSNR is below the "
+            "gray input's; opposed % = share of images whose predicted colour points away from the truth's "
+            "(least-squares chroma scale <= 0: no saturation setting lifts them above gray); chroma scale "
+            "= median of that per-image factor (1 = right strength, < 1 too strong for the error, below "
+            "1/2 an image falls below gray); hue gap = largest gap (points) "
             "between prediction and truth in the share of coloured pixels (C* > 10) per hue family. "
             "gray = the input's lightness alone.",
             "images": [],
