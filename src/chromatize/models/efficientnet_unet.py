@@ -187,6 +187,5 @@ class EfficientNetUNetFamily(Family):
         lam = float(getattr(module, "train_opts", {}).get("chroma_weight", 0.0))
         if not lam:
             return {"loss": ce}
-        mean = torch.einsum("bkhw,kc->bchw", logp.exp(), net.centres)
-        mse = F.mse_loss(mean, target)
+        mse = F.mse_loss(net.decode(logp, 1.0), target)
         return {"loss": ce + lam * mse, "ce": ce.detach(), "chroma_mse": mse.detach()}
