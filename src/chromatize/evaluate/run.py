@@ -184,22 +184,7 @@ def evaluate(
     return result
 
 
-COLUMNS = [
-    "psnr",
-    "ssim",
-    "auc",
-    "auc_rebalanced",
-    "colourfulness",
-    "colourfulness_ratio",
-    "hist_intersection",
-    "rgb_distance",
-    "below_gray_psnr_pct",
-    "opposed_pct",
-    "chroma_scale_median",
-    "hue_gap_max",
-    "images_per_s",
-]
-# short column heads of the HTML report (metrics.json/csv keep the keys above)
+# metric keys (metrics.json/csv, in this order) and their short column heads in the HTML report
 LABELS = {
     "psnr": "PSNR",
     "ssim": "SSIM",
@@ -215,6 +200,12 @@ LABELS = {
     "hue_gap_max": "hue gap",
     "images_per_s": "img/s",
 }
+COLUMNS = list(LABELS)
+
+
+def cell(r: dict, key: str, fmt: str) -> str:
+    """One metric formatted for a table; blank where a row has none (the gray row: below-gray share, chroma scale)."""
+    return "" if r.get(key) is None else format(r[key], fmt)
 
 
 def write_outputs(result: dict, samples: dict, out: Path) -> None:
@@ -226,7 +217,7 @@ def write_outputs(result: dict, samples: dict, out: Path) -> None:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["model", *COLUMNS])
     for name, r in result["models"].items():
-        w.writerow([name, *[("" if r.get(c) is None else f"{r[c]:.4f}") for c in COLUMNS]])
+        w.writerow([name, *[cell(r, c, ".4f") for c in COLUMNS]])
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     cols = [GRAY] + [k for k in samples if k not in (GRAY, "truth")] + ["truth"]
     grid = sample_grid([samples[c] for c in cols], labels=cols)
@@ -241,7 +232,7 @@ def html_report(result: dict, grid: Image.Image, cols: list[str]) -> str:
     rows = [
         {
             "cls": "gray" if name == GRAY else "",
-            "cells": [name] + [("" if r.get(c) is None else f"{r[c]:.3f}") for c in COLUMNS],
+            "cells": [name] + [cell(r, c, ".3f") for c in COLUMNS],
         }
         for name, r in models.items()
     ]
@@ -320,10 +311,6 @@ def table(result: dict) -> str:
         f"{'hist':>5s} {'RGBdist':>8s} {'<gray%':>7s} {'opp%':>5s} {'scale':>5s} {'hue-gap':>7s}  "
         "hue shares (r-m o-y g c-b)"
     ]
-
-    def cell(r: dict, key: str, fmt: str) -> str:
-        return "" if r.get(key) is None else format(r[key], fmt)
-
     for name, r in result["models"].items():
         below = cell(r, "below_gray_psnr_pct", ".1f")
         opp, scale = cell(r, "opposed_pct", ".1f"), cell(r, "chroma_scale_median", ".2f")
