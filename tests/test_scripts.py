@@ -126,3 +126,35 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
         assert moved > 0, f"{which}: weights did not change"
         with torch.no_grad():
             assert torch.isfinite(net(torch.zeros(1, 1, 64, 64))).all()
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_finetune_stage_keeps_batchnorm_and_records_the_stage(tmp_path, lam):
+    pack = _script("pack_gpu_data")
+    data = tmp_path / "packs"
+    data.mkdir()
+    photos = [np.asarray(smooth_color_image(i, 96)) for i in range(6)]
+    tins = [np.asarray(smooth_color_image(100 + i, 64)) for i in range(6)]
+    pack.write_pack(data / "photo-x.npz", [pack.encode_webp(p, 96, 90) for p in photos], ["photos256/train-00.tar"])
+    pack.write_pack(data / "tin-0.npz", [pack.encode_webp(t, 64, 90) for t in tins], ["tinyimagenet64/train-03.tar"])
+    out = tmp_path / "out"
+    args = ["--init", str(SHIPPED), "--data", str(data), "--out", str(out), "--steps", "2", "--batch", "2"]
+    _script("finetune_stage").main(
+        [*args, "--sizes", "64", "--photo-store", "96", "--lam", str(lam), "--d-steps", "1", "--save-steps", "1"]
+    )
+    log = json.loads((out / "log.json").read_text())
+    assert log["steps"] == 2
+    assert ("adv" in log["rows"][-1]) == bool(lam) and ("d_acc" in log["rows"][0]) == bool(lam)
+    init, _ = load_model_dir(SHIPPED)
+    net, card = load_model_dir(out / "last")
+    assert (out / "step1").is_dir() and (out / "step2").is_dir()
+    before, after = init.state_dict(), net.state_dict()
+    moved = [k for k in after if after[k].is_floating_point() and not torch.equal(after[k], before[k])]
+    assert any(k.endswith(".weight") for k in moved), "the network did not train"
+    bn = [k for k in after if k.endswith(("running_mean", "running_var"))]
+    assert bn and not [k for k in bn if k in moved], "BatchNorm statistics moved"
+    stage = card.training["stages"][-1]
+    assert stage["script"] == "scripts/finetune_stage.py" and stage["steps"] == 2
+    assert stage["options"]["adversarial_weight"] == lam and stage["options"]["batchnorm"] == "frozen"
+    assert [d["sources"] for d in stage["data"]] == [["photos256/train-00.tar"], ["tinyimagenet64/train-03.tar"]]
+    assert not [k for k in card.metrics if k.startswith("carved_val")]
