@@ -34,11 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_stage as gs  # noqa: E402  (pack loading, random views, L/chroma; also sets up the import path)
 
 from chromatize.models.card import ModelCard  # noqa: E402
-from chromatize.models.efficientnet_unet import soft_targets  # noqa: E402
+from chromatize.models.efficientnet_unet import soft_cross_entropy  # noqa: E402
 from chromatize.models.gan import PatchDiscriminator  # noqa: E402
 from chromatize.models.store import load_model_dir, save_model_dir  # noqa: E402
-
-SIZES = (128, 160)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,8 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             row.update(critic_step(l4, real4, fake4))
         else:
             logits = net.logits(l_n)
-            idx, w = soft_targets(real4, net.bins)
-            ce = -(torch.log_softmax(logits.float(), 1).gather(1, idx) * w).sum(1).mean()  # the family's loss
+            ce = soft_cross_entropy(torch.log_softmax(logits.float(), 1), real4, net.bins)  # the family's loss
             loss = ce
             if a.lam:
                 fake4 = net.decode(net.adjusted(logits, R), T)

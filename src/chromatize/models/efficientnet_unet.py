@@ -50,6 +50,13 @@ def soft_targets(ab_n: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Ten
     return idx, w
 
 
+def soft_cross_entropy(logp: torch.Tensor, target: torch.Tensor, bins: int) -> torch.Tensor:
+    """Mean cross-entropy of log-probabilities ``[B,K,h,w]`` against the soft encoding of chroma ``target``
+    ``[B,2,h,w]`` (already at the head's resolution): the family's training loss."""
+    idx, w = soft_targets(target, bins)
+    return -(logp.gather(1, idx) * w).sum(1).mean()
+
+
 class EfficientNetUNet(nn.Module):
     """L ``[B,1,H,W]`` -> bin scores ``[B,bins^2,H/4,W/4]`` (``logits``), or chroma (``forward``)."""
 
@@ -181,9 +188,8 @@ class EfficientNetUNetFamily(Family):
         net = module.net
         logits = net.logits(l_n)
         target = F.avg_pool2d(ab_n, net.head_stride).float()
-        idx, w = soft_targets(target, net.bins)
         logp = torch.log_softmax(logits.float(), 1)
-        ce = -(logp.gather(1, idx) * w).sum(1).mean()
+        ce = soft_cross_entropy(logp, target, net.bins)
         lam = float(getattr(module, "train_opts", {}).get("chroma_weight", 0.0))
         if not lam:
             return {"loss": ce}
