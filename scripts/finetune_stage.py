@@ -35,7 +35,7 @@ import gpu_stage as gs  # noqa: E402  (pack loading, random views, L/chroma; als
 
 from chromatize.models.card import ModelCard  # noqa: E402
 from chromatize.models.efficientnet_unet import soft_cross_entropy  # noqa: E402
-from chromatize.models.gan import PatchDiscriminator  # noqa: E402
+from chromatize.models.gan import PatchDiscriminator, adversarial_loss, discriminator_loss  # noqa: E402
 from chromatize.models.store import load_model_dir, save_model_dir  # noqa: E402
 
 
@@ -101,10 +101,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def critic_step(l4, real4, fake4) -> dict[str, float]:
         dr, df = disc(l4, real4), disc(l4, fake4.detach())
-        loss = 0.5 * (
-            F.binary_cross_entropy_with_logits(dr, torch.ones_like(dr))
-            + F.binary_cross_entropy_with_logits(df, torch.zeros_like(df))
-        )
+        loss = discriminator_loss(dr, df)
         opt_d.zero_grad(set_to_none=True)
         loss.backward()
         opt_d.step()
@@ -158,8 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             if a.lam:
                 fake4 = net.decode(net.adjusted(logits, R), T)
                 row.update(critic_step(l4, real4, fake4))
-                dg = disc(l4, fake4)
-                adv = F.binary_cross_entropy_with_logits(dg, torch.ones_like(dg))
+                adv = adversarial_loss(disc(l4, fake4))
                 loss = ce + a.lam * adv
                 row["adv"] = round(float(adv.detach()), 4)
             opt.zero_grad(set_to_none=True)

@@ -89,6 +89,19 @@ class PatchDiscriminator(nn.Module):
         return self.net(torch.cat([l_n, ab_n], 1))
 
 
+def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """BCE of the discriminator's logits: real -> 1, fake -> 0, averaged."""
+    return 0.5 * (
+        F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+        + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+    )
+
+
+def adversarial_loss(d_gen: torch.Tensor) -> torch.Tensor:
+    """The generator's BCE: its output judged as real."""
+    return F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+
+
 def make_discriminator(kind: str = "global", width: int = 32) -> nn.Module:
     """``global`` (the design's FC + sigmoid) or ``patch`` (PatchGAN)."""
     return PatchDiscriminator(width) if kind == "patch" else Discriminator(width)
@@ -122,15 +135,12 @@ class GANFamily(Family):
         opt_g, opt_d = module.optimizers()
         fake = module.net(l_n)
         d_real, d_fake = module.disc(l_n, ab_n), module.disc(l_n, fake.detach())
-        loss_d = 0.5 * (
-            F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        )
+        loss_d = discriminator_loss(d_real, d_fake)
         opt_d.zero_grad()
         module.manual_backward(loss_d)
         opt_d.step()
         d_gen = module.disc(l_n, fake)
-        adv = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+        adv = adversarial_loss(d_gen)
         l1 = F.l1_loss(fake, ab_n)
         loss_g = adv + module.train_opts["l1_lambda"] * l1
         opt_g.zero_grad()
