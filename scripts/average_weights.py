@@ -4,8 +4,9 @@
         --names "stage 6 EMA" "stage 4 EMA"
 
 Floating-point tensors (BatchNorm statistics included) are averaged; BatchNorm's step counters are the
-first model's; every other tensor, and decoding tables that must not be blended (``centres``,
-``log_prior``, the palette), must be identical in all models and are copied. The card is the first
+first model's; every other tensor, and the decoding tables that must not be blended
+(`store.DECODING_TABLES`: ``centres``, ``log_prior``, the palette and its prior), must be identical in
+all models and are copied. The card is the first
 model's, with the averaging recorded as a stage that names the parts (``--names``: labels, never
 machine paths). Weights are written in fp16, as shipped.
 """
@@ -17,9 +18,8 @@ from pathlib import Path
 
 import torch
 
-from chromatize.models.store import load_model_dir, save_model_dir
-
-KEEP = ("centres", "log_prior", "palette")  # decoding tables: copied, and they must agree
+from chromatize.models.store import DECODING_TABLES, load_model_dir, save_model_dir
+from chromatize.training.stage import with_stage
 
 
 def average(paths: list[Path], names: list[str]):
@@ -32,17 +32,14 @@ def average(paths: list[Path], names: list[str]):
         same = all(torch.equal(s[k], v) for s in states[1:])
         if k.endswith("num_batches_tracked"):  # a BatchNorm step counter, unused in eval: the first's
             out[k] = v
-        elif not v.is_floating_point() or k.split(".")[-1] in KEEP:
+        elif not v.is_floating_point() or k.split(".")[-1] in DECODING_TABLES:
             if not same:
                 raise SystemExit(f"{k} differs between the models: they are not of one lineage")
             out[k] = v
         else:
             out[k] = torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
     nets[0].load_state_dict(out)
-    d = cards[0].to_dict()
-    stages = list(d["training"].get("stages", []))
-    stages.append({"weights": "average", "of": names, "script": "scripts/average_weights.py"})
-    d["training"] = {**d["training"], "stages": stages}
+    d = with_stage(cards[0], {"weights": "average", "of": names, "script": "scripts/average_weights.py"}).to_dict()
     d["metrics"] = {}  # figures of the first model do not describe the average
     return nets[0], d
 

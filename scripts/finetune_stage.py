@@ -33,10 +33,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_stage as gs  # noqa: E402  (pack loading, random views, L/chroma; also sets up the import path)
 
-from chromatize.models.card import ModelCard  # noqa: E402
 from chromatize.models.efficientnet_unet import soft_cross_entropy  # noqa: E402
 from chromatize.models.gan import PatchDiscriminator, adversarial_loss, discriminator_loss  # noqa: E402
 from chromatize.models.store import load_model_dir, save_model_dir  # noqa: E402
+from chromatize.training.stage import with_stage  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> None:
         return {"d": round(float(loss.detach()), 4), "d_acc": round(float(acc), 4)}
 
     def save(name: str, steps: int) -> None:
-        d = card.to_dict()
         stage = {
             "data": [
                 {"sources": sources["photo"], "train_images": len(data["photo"]), "views_seen": steps * a.batch},
@@ -129,10 +128,8 @@ def main(argv: list[str] | None = None) -> None:
             "init": a.init_name or a.init.name,
             "script": "scripts/finetune_stage.py",
         }
-        d["training"] = {**d["training"], "stages": [*d["training"].get("stages", []), stage]}
-        d["metrics"] = {k: v for k, v in d["metrics"].items() if not k.startswith("carved_val")}
         net.eval()
-        save_model_dir(net, ModelCard.from_dict(d), a.out / name, half=True)
+        save_model_dir(net, with_stage(card, stage), a.out / name, half=True)
         train_mode()
 
     log = {"args": {k: str(v) for k, v in vars(a).items()}, "rows": []}

@@ -1,10 +1,12 @@
-"""One training stage of a chroma-distribution family with the data held on the accelerator.
+"""One training stage of a model family with the data held on the accelerator.
 
 Made for a short loan of a GPU machine that has none of ../shared and little time: the images come as
 packs (``scripts/pack_gpu_data.py``), are decoded once by all CPU cores, kept on the device as uint8,
 and every batch is cut, flipped, resized and converted to L/chroma there, so no data loader stands
-between the network and the GPU. The loss is the family's own ``training_step``; the learning rate
-follows warm-up + cosine over a *time* budget, so the stage ends on time whatever the speed. It also
+between the network and the GPU. The loss is the family's own ``training_step`` and the schedule, weight
+average and card stage are `chromatize.training.stage`'s (what every front end uses); the learning rate
+follows warm-up + cosine over a *time* budget, so the stage ends on time whatever the speed. Families
+optimised by one loss train here (efficientnet_unet, classification, regression; not the GAN). It also
 runs on a CPU (that is how it is tested), only slowly.
 
     python scripts/gpu_stage.py --init src/chromatize/weights/efficientnet_unet \
@@ -28,7 +30,6 @@ import time
 import types
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -45,7 +46,14 @@ except ImportError:
 from chromatize import color  # noqa: E402
 from chromatize.models.card import ModelCard  # noqa: E402
 from chromatize.models.store import load_model_dir, save_model_dir  # noqa: E402
-from chromatize.training.modules import psnr_rgb  # noqa: E402
+from chromatize.training.stage import (  # noqa: E402
+    WeightAverage,
+    decoded_chroma,
+    family_step,
+    psnr_rgb,
+    warmup_cosine,
+    with_stage,
+)
 
 
 def _decode(args: tuple[bytes, int]) -> np.ndarray:
@@ -109,9 +117,10 @@ def lc(rgb: torch.Tensor, space: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(net, family, sets: dict[str, torch.Tensor], space: str, size: int, dev, amp) -> dict[str, float]:
-    """Carved-val loss and PSNR (decoded with the card's defaults) of each set at ``size`` px."""
+def evaluate(net, card: ModelCard, opts: dict, sets: dict[str, torch.Tensor], size: int, amp) -> dict[str, float]:
+    """Carved-val loss and PSNR (decoded by the family with the card's values) of each set at ``size`` px."""
     net.eval()
+    family, space = card.family_obj, card.color_space
     res = {}
     for name, imgs in sets.items():
         loss = psnr = 0.0
@@ -120,8 +129,8 @@ def evaluate(net, family, sets: dict[str, torch.Tensor], space: str, size: int, 
             rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             l_n, ab_n = lc(rgb.clamp(0, 1), space)
             with amp():
-                loss += float(family.training_step(SimpleNamespace(net=net), l_n, ab_n)["loss"]) * len(rgb)
-                pred = net(l_n)
+                loss += float(family_step(family, net, l_n, ab_n, opts)["loss"]) * len(rgb)
+                pred = decoded_chroma(family, net, l_n, card)
             psnr += float(psnr_rgb(l_n, pred, ab_n, space)) * len(rgb)  # batch means, weighted: per-image mean
         res[f"{name}_loss"] = round(loss / len(imgs), 5)
         res[f"{name}_psnr"] = round(psnr / len(imgs), 4)
@@ -177,16 +186,19 @@ def main() -> None:
 
     net, card = load_model_dir(a.init)
     family = card.family_obj
+    if family.manual_optimization:
+        sys.exit(f"gpu_stage: {card.family} trains with several optimisers; use chromatize train")
     space = card.color_space
+    opts = family.check_train_options({"encoder_lr": a.encoder_lr} if "encoder_lr" in family.train_options else {})
     net = net.to(dev).train().to(memory_format=torch.channels_last)
-    groups = family.param_groups(net, {"encoder_lr": a.encoder_lr})
+    groups = family.param_groups(net, opts)
     opt = torch.optim.AdamW(
         [{"params": g["params"], "lr": a.lr * g["lr_scale"], "scale": g["lr_scale"]} for g in groups],
         lr=a.lr,
         weight_decay=1e-4,
         fused=dev.type == "cuda",
     )
-    ema = {k: v.detach().clone().float() for k, v in net.state_dict().items()}
+    ema = WeightAverage(net, a.ema)
     ema_net = copy.deepcopy(net)  # the EMA weights are copied into it whenever they are saved
 
     sizes = [int(s) for s in a.photo_sizes.split(",")]
@@ -196,54 +208,36 @@ def main() -> None:
         log["gpu"] = torch.cuda.get_device_name()
     log["images"] = {k: len(v) for k, v in data.items()}
     log["data_seconds"] = round(t_data, 1)
-    log["evals"].append({"step": 0, "which": "init", **evaluate(net, family, val_sets, space, 160, dev, amp)})
+    log["evals"].append({"step": 0, "which": "init", **evaluate(net, card, opts, val_sets, 160, amp)})
     print(log["evals"][-1], flush=True)
 
     def stage_card(which: str, step: int, seen: dict[str, int]) -> ModelCard:
-        d = card.to_dict()
-        stages = list(d["training"].get("stages", []))
-        stages.append(
-            {
-                "data": [
-                    part
-                    for part in (
-                        {
-                            "sources": sources["photo"],
-                            "train_images": int(len(data["photo"])),
-                            "views_seen": int(seen["photo"]),
-                            "view_sizes": sizes,
-                        },
-                        {
-                            "sources": sources["tin"],
-                            "train_images": int(len(data["tin"])),
-                            "views_seen": int(seen["tin"]),
-                            "view_size": a.tin_size,
-                        },
-                    )
-                    if part["views_seen"]
-                ],
-                "steps": step,
-                "weights": which,
-                "options": {
-                    "lr": a.lr,
-                    "encoder_lr": a.encoder_lr,
-                    "photo_batch": a.photo_batch,
-                    "tin_batch": a.tin_batch,
-                    "ema": a.ema,
-                    "seconds": a.seconds,
-                    "device": log.get("gpu", dev.type),
-                    "precision": "bf16-mixed" if dev.type == "cuda" else "32",
-                },
-                "init": a.init_name or a.init.name,
-                "script": "scripts/gpu_stage.py",
-            }
+        parts = (
+            {"sources": sources["photo"], "train_images": int(len(data["photo"])), "views_seen": int(seen["photo"])},
+            {"sources": sources["tin"], "train_images": int(len(data["tin"])), "views_seen": int(seen["tin"])},
         )
-        d["training"] = {**d["training"], "stages": stages}
-        d["metrics"] = {k: v for k, v in d["metrics"].items() if not k.startswith("carved_val")}
-        return ModelCard.from_dict(d)
+        parts[0]["view_sizes"], parts[1]["view_size"] = sizes, a.tin_size
+        stage = {
+            "data": [part for part in parts if part["views_seen"]],
+            "steps": step,
+            "weights": which,
+            "options": {
+                "lr": a.lr,
+                "encoder_lr": a.encoder_lr,
+                "photo_batch": a.photo_batch,
+                "tin_batch": a.tin_batch,
+                "ema": a.ema,
+                "seconds": a.seconds,
+                "device": log.get("gpu", dev.type),
+                "precision": "bf16-mixed" if dev.type == "cuda" else "32",
+            },
+            "init": a.init_name or a.init.name,
+            "script": "scripts/gpu_stage.py",
+        }
+        return with_stage(card, stage)
 
     def save(step: int, seen: dict[str, int], only_ema: str = "") -> None:
-        ema_net.load_state_dict({k: v.to(ema_net.state_dict()[k].dtype) for k, v in ema.items()})
+        ema.copy_to(ema_net)
         if only_ema:  # a snapshot kept beside the final weights, in case the stage over-fits
             save_model_dir(ema_net, stage_card("ema", step, seen), a.out / only_ema, half=True)
             return
@@ -254,15 +248,13 @@ def main() -> None:
     step, seen = 0, {"photo": 0, "tin": 0}
     t0 = time.perf_counter()
     last_save = last_print = t0
-    float_keys = [k for k, v in ema.items() if v.is_floating_point()]
-    warm = 0.04
     snapshot_done = False
     while True:
         el = time.perf_counter() - t0
         frac = el / a.seconds
         if frac >= 1:
             break
-        f = (frac / warm) if frac < warm else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm)))
+        f = warmup_cosine(frac, warmup=0.04)
         for g in opt.param_groups:
             g["lr"] = a.lr * g["scale"] * f
         s = sizes[step % len(sizes)]
@@ -276,7 +268,7 @@ def main() -> None:
                 if bs <= 0 or not len(data[kind]):
                     continue
                 l_n, ab_n = lc(random_views(data[kind], bs, out, sc, gen), space)
-                loss = family.training_step(SimpleNamespace(net=net), l_n, ab_n)["loss"]
+                loss = family_step(family, net, l_n, ab_n, opts)["loss"]
                 total = total + loss
                 loss_terms[kind] = loss.detach()
                 seen[kind] += bs
@@ -284,12 +276,7 @@ def main() -> None:
         total.backward()
         opt.step()
         step += 1
-        with torch.no_grad():
-            sd = net.state_dict()
-            torch._foreach_lerp_([ema[k] for k in float_keys], [sd[k].float() for k in float_keys], 1 - a.ema)
-            for k, v in sd.items():
-                if not v.is_floating_point():
-                    ema[k].copy_(v)
+        ema.update(net)
         now = time.perf_counter()
         if now - last_print > 15 or step == 5:
             row = {
@@ -304,9 +291,7 @@ def main() -> None:
             last_print = now
         if not snapshot_done and frac >= 0.6:
             save(step, seen, only_ema="ema60")
-            log["evals"].append(
-                {"step": step, "which": "ema60", **evaluate(ema_net, family, val_sets, space, 160, dev, amp)}
-            )
+            log["evals"].append({"step": step, "which": "ema60", **evaluate(ema_net, card, opts, val_sets, 160, amp)})
             print(log["evals"][-1], flush=True)
             snapshot_done = True
         if now - last_save > a.save_every:
@@ -319,7 +304,7 @@ def main() -> None:
     log["img_s"] = round(sum(seen.values()) / train_s, 1)
     save(step, seen)
     for which, m in (("last", net), ("ema", ema_net)):
-        log["evals"].append({"step": step, "which": which, **evaluate(m, family, val_sets, space, 160, dev, amp)})
+        log["evals"].append({"step": step, "which": which, **evaluate(m, card, opts, val_sets, 160, amp)})
         print(log["evals"][-1], flush=True)
     (a.out / "log.json").write_text(json.dumps(log, indent=1))
     print(f"done: {step} steps, {log['img_s']} img/s, total {time.perf_counter() - t_start:.0f} s", flush=True)

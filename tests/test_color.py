@@ -51,11 +51,14 @@ def test_edge_colours(space):
     assert (color.lc_to_rgb(l_n, ab_n, space) - edges).abs().max() < 1e-3
 
 
-def test_out_of_gamut_is_clipped():
-    l_n = torch.zeros(1, 1, 4, 4)
-    ab_n = torch.full((1, 2, 4, 4), 1.0)
+def test_out_of_gamut_is_clipped_and_in_gamut_kept():
+    l_n = torch.zeros(1, 1, 2, 2)
+    ab_n = torch.tensor([1.0, 1.0, 0.02, -0.02]).view(1, 1, 2, 2).expand(1, 2, 2, 2).clone()
+    raw = color.space_to_rgb(color.denormalize(l_n, ab_n, "luv"), "luv", clip=False)
+    assert raw[..., 0, :].min() < 0 or raw[..., 0, :].max() > 1  # the first row is really out of gamut
+    assert raw[..., 1, :].min() >= 0 and raw[..., 1, :].max() <= 1  # the second is inside
     rgb = color.lc_to_rgb(l_n, ab_n, "luv")
-    assert rgb.min() >= 0 and rgb.max() <= 1
+    assert torch.allclose(rgb, raw.clamp(0, 1), atol=1e-6)  # clipped where out, untouched where in
 
 
 def test_unknown_space():

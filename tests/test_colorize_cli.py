@@ -11,6 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from chromatize.cli import app
+from chromatize.inference import default_model_name
+from chromatize.metrics import lab_ab
 from chromatize.models.registry import build
 from chromatize.models.store import save_model_dir
 
@@ -113,6 +115,9 @@ def test_bundled_example_is_coloured(tmp_path, capsys):
     img = Image.open(result)
     src = Image.open(Path(__import__("chromatize").__file__).parent / "examples" / "brooklyn_bridge_1880s.jpg")
     assert img.size == src.size and img.mode == "RGB"
+    chroma = np.hypot(*lab_ab(np.asarray(img)).transpose(2, 0, 1))
+    assert chroma.mean() > 3 and (chroma > 10).mean() > 0.05, "the example came out (nearly) gray"
+    assert default_model_name() == "efficientnet_unet"  # the product decision of the knobs issue
 
 
 def test_rebalance_option(tmp_path, capsys):

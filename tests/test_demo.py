@@ -79,7 +79,7 @@ def test_api_matches_cli(server, model_dir, gray_png, tmp_path):
 
     url, _ = server
     out, msg = Client(url, verbose=False).predict(
-        handle_file(str(gray_png)), str(model_dir), 0.38, api_name="/colorize"
+        handle_file(str(gray_png)), str(model_dir), '{"temperature": 0.38}', api_name="/colorize"
     )
     assert msg == ""
     r = CliRunner().invoke(
@@ -98,7 +98,7 @@ def test_api_bad_file_gives_a_message(server, model_dir, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is text, not a picture")
     out, msg = Client(server[0], verbose=False).predict(
-        handle_file(str(bad)), str(model_dir), 0.38, api_name="/colorize"
+        handle_file(str(bad)), str(model_dir), '{"temperature": 0.38}', api_name="/colorize"
     )
     assert out is None and "not an image" in msg
 
@@ -116,7 +116,9 @@ def test_twenty_concurrent_requests(server, model_dir, gray_png, tmp_path):
         try:
             # each client downloads into its own folder (identical results would share one cache path)
             client = Client(url, verbose=False, download_files=str(tmp_path / str(i)))
-            out, msg = client.predict(handle_file(str(files[i])), str(model_dir), 0.38, api_name="/colorize")
+            out, msg = client.predict(
+                handle_file(str(files[i])), str(model_dir), '{"temperature": 0.38}', api_name="/colorize"
+            )
             return "ok" if out and Image.open(out).size == (90, 70) else f"bad: {msg}"
         except Exception as e:  # noqa: BLE001 - a refusal (queue full) is acceptable, a crash is not
             return "refused" if "queue" in str(e).lower() or "full" in str(e).lower() else f"error: {e}"
@@ -190,14 +192,18 @@ def test_oversized_uploads_refused_and_server_keeps_working(server, model_dir, g
     url, proc = server
     big = tmp_path / "big.png"
     big.write_bytes(bomb_png(8000, 7000))  # 56 MP declared, a few bytes on disk
-    out, msg = Client(url, verbose=False).predict(handle_file(str(big)), str(model_dir), 0.38, api_name="/colorize")
+    out, msg = Client(url, verbose=False).predict(
+        handle_file(str(big)), str(model_dir), '{"temperature": 0.38}', api_name="/colorize"
+    )
     assert out is None and "too large" in msg
     huge = tmp_path / "huge.png"
     huge.write_bytes(b"\0" * (26 * 1024 * 1024))  # over the 25 MB upload limit
     with pytest.raises(Exception, match="(?i)size|large|exceed"):
-        Client(url, verbose=False).predict(handle_file(str(huge)), str(model_dir), 0.38, api_name="/colorize")
+        Client(url, verbose=False).predict(
+            handle_file(str(huge)), str(model_dir), '{"temperature": 0.38}', api_name="/colorize"
+        )
     out, msg = Client(url, verbose=False).predict(
-        handle_file(str(gray_png)), str(model_dir), 0.38, api_name="/colorize"
+        handle_file(str(gray_png)), str(model_dir), '{"temperature": 0.38}', api_name="/colorize"
     )
     assert out and msg == "" and proc.poll() is None
 
@@ -225,7 +231,7 @@ def test_soak_mixed_requests(server, model_dir, tmp_path):
     def one(i: int) -> str:
         path, kind = files[i]
         client = Client(url, verbose=False, download_files=str(tmp_path / f"d{i}"))
-        out, msg = client.predict(handle_file(str(path)), str(model_dir), 0.38, api_name="/colorize")
+        out, msg = client.predict(handle_file(str(path)), str(model_dir), '{"temperature": 0.38}', api_name="/colorize")
         if kind == "good":
             return "ok" if out and Image.open(out).size == (160, 120) else f"good failed: {msg}"
         return "ok" if out is None and msg else f"bad not refused: {out} {msg}"
@@ -244,18 +250,23 @@ def test_soak_mixed_requests(server, model_dir, tmp_path):
     assert rss < 2048 and proc.poll() is None
 
 
-def test_default_vividness_is_the_cli_default_from_the_card(model_dir):
+def test_each_model_decodes_with_its_own_card_unless_overridden(model_dir, gray_png):
+    """The demo colours like the CLI: without an override every model uses its card's values (not the
+    first model's), and the sliders are generated from the families' specs, starting at the card's."""
     from chromatize import demo, inference
 
-    m = inference.load_model(model_dir)
-    assert demo.default_vividness(str(model_dir)) == m.card.inference["temperature"] == m.decoding["temperature"]
-    app = demo.build_app([str(model_dir)])
-    sliders = [b for b in app.blocks.values() if b.__class__.__name__ == "Slider"]
-    assert len(sliders) == 1 and sliders[0].value == m.decoding["temperature"]
     shipped = inference.default_model_name()
+    srv = demo.DemoServer([shipped, str(model_dir)])
+    _, outs, _, _, msg = srv.compare(str(gray_png), [shipped, str(model_dir)], False, 0.0, 0.0)
+    for (img, name), ref in zip(outs, (shipped, str(model_dir))):
+        cli = inference.colorize(str(gray_png), ref)  # the CLI's default: the card's values
+        assert np.array_equal(np.asarray(img), np.asarray(cli)), name
+    assert "each model card's" in msg and "Confidence and alternatives: " in msg
+    app = demo.build_app([shipped, str(model_dir)])
+    sliders = {b.label.split(":")[0]: b for b in app.blocks.values() if b.__class__.__name__ == "Slider"}
     m = inference.load_model(shipped)
-    if "temperature" in m.family.decoding:  # the shipped default: slider start = what the CLI uses
-        assert demo.default_vividness(shipped) == m.decoding["temperature"]
+    assert set(sliders) == set(m.family.decoding)  # temperature and rebalance, from the spec
+    assert all(sliders[k].value == m.defaults[k] for k in sliders)
 
 
 def test_one_request_runs_the_network_once(model_dir, gray_png, monkeypatch):
@@ -265,7 +276,8 @@ def test_one_request_runs_the_network_once(model_dir, gray_png, monkeypatch):
     calls = []
     real = type(m.net).logits
     monkeypatch.setattr(type(m.net), "logits", lambda self, x: calls.append(1) or real(self, x))
-    (gray, colour), outs, conf, alts, msg = demo.compare(str(gray_png), [str(model_dir)], 0.3, 3)
+    srv = demo.DemoServer([str(model_dir)])
+    (gray, colour), outs, conf, alts, msg = srv.compare(str(gray_png), [str(model_dir)], True, 0.3)
     assert conf is not None and len(alts) == 3 and colour.size == gray.size
     assert len(calls) == 1
 
@@ -286,7 +298,9 @@ def test_hostile_clients_cannot_starve_or_grow_the_server(server, model_dir, gra
     url, proc = server
     junk = tmp_path / "junk.png"
     junk.write_text("not a picture")
-    Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.3, api_name="/colorize")
+    Client(url, verbose=False).predict(
+        handle_file(str(gray_png)), str(model_dir), '{"temperature": 0.3}', api_name="/colorize"
+    )
     before = rss_mib(proc.pid)
     bad_names = ["/etc/passwd", "../../weights", "nope", "x" * 500, str(tmp_path), "", "classification "]
 
@@ -299,22 +313,26 @@ def test_hostile_clients_cannot_starve_or_grow_the_server(server, model_dir, gra
         smooth_color_image(1000 + i, 64).convert("L").save(own)
         gray_png = own
         if kind == 0:
-            out, msg = c.predict(handle_file(str(gray_png)), bad_names[i % len(bad_names)], 0.3, api_name="/colorize")
+            out, msg = c.predict(
+                handle_file(str(gray_png)), bad_names[i % len(bad_names)], '{"temperature": 0.3}', api_name="/colorize"
+            )
             ok = (out is None and "Unknown model" in msg) or (out is not None and msg == "")
             return "ok" if ok and "/etc" not in msg.replace("'/etc/passwd'", "") else f"bad name: {msg}"
         if kind == 1:
-            res = c.predict(handle_file(str(gray_png)), [str(model_dir)] * 40, 0.3, api_name="/compare")
+            res = c.predict(handle_file(str(gray_png)), [str(model_dir)] * 40, True, 0.3, api_name="/compare")
             return "ok" if len(res[1]) == 1 else f"compare ran {len(res[1])} models"
         if kind == 2:
-            out, msg = c.predict(handle_file(str(junk)), str(model_dir), 0.3, api_name="/colorize")
+            out, msg = c.predict(handle_file(str(junk)), str(model_dir), '{"temperature": 0.3}', api_name="/colorize")
             return "ok" if out is None and msg.startswith("Could not colour this file") and "**" not in msg else msg
-        out, msg = c.predict(handle_file(str(gray_png)), str(model_dir), 0.3, api_name="/colorize")
+        out, msg = c.predict(handle_file(str(gray_png)), str(model_dir), '{"temperature": 0.3}', api_name="/colorize")
         return "ok" if out and msg == "" else f"good failed: {msg}"
 
     with ThreadPoolExecutor(8) as ex:
         results = list(ex.map(one, range(200), timeout=600))
     assert [r for r in results if r != "ok"] == []
-    out, msg = Client(url, verbose=False).predict(handle_file(str(gray_png)), str(model_dir), 0.3, api_name="/colorize")
+    out, msg = Client(url, verbose=False).predict(
+        handle_file(str(gray_png)), str(model_dir), '{"temperature": 0.3}', api_name="/colorize"
+    )
     assert out and msg == "" and proc.poll() is None
     growth = rss_mib(proc.pid) - before
     (ARTIFACTS).mkdir(exist_ok=True)

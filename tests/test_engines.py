@@ -27,7 +27,7 @@ def test_openvino_matches_torch_for_every_shipped_model(name, tmp_path):
         img = smooth_color_image(3, max(shape)).convert("L").resize(shape[::-1])
         p = inference.prepare_input(img)
         l_n = inference.small_l(p, ref.render_size)
-        a, b = ref.predict(l_n).chroma(), ov.predict(l_n).chroma()
+        a, b = ref.predict(l_n).chroma(**ref.defaults), ov.predict(l_n).chroma(**ov.defaults)
         assert a.shape == b.shape and float((a - b).abs().max()) < 1e-3
     out_a, out_b = inference.colorize(img, ref), inference.colorize(img, ov)
     assert np.abs(np.asarray(out_a, np.int16) - np.asarray(out_b, np.int16)).max() <= 1

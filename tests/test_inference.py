@@ -104,7 +104,7 @@ def test_temperature_trades_vividness(cls_model):
 
 def test_confidence_and_coherent_alternatives(cls_model):
     g = smooth_color_image(4, 64).convert("L")
-    conf = inference.confidence_map(g, cls_model)
+    conf = inference.analyse(g, cls_model).confidence()
     assert conf.size == g.size and conf.mode == "L"
     alts = inference.alternatives(g, n=3, model=cls_model, seed=1)
     assert len(alts) == 3 and all(a.size == g.size for a in alts)
@@ -175,7 +175,12 @@ def test_every_shipped_model_colours_through_the_api():
         assert out.size == g.size and out.mode == "RGB"
         chroma = np.hypot(*lab_ab(np.asarray(out)).transpose(2, 0, 1))
         assert np.isfinite(chroma).all() and chroma.mean() > 0.5, name  # some colour, not NaN-black
-        assert m.render_size == m.card.render_size and m.decoding == m.card.decoding
+        for key, opt in m.family.decoding.items():  # defaults are the card's, not the spec's or the network's
+            card_value = m.card.inference[key]
+            assert np.array_equal(np.asarray(out), np.asarray(inference.colorize(g, name, **{key: card_value})))
+            if opt.default != card_value:
+                other = inference.colorize(g, name, **{key: opt.default})
+                assert not np.array_equal(np.asarray(out), np.asarray(other)), (name, key)
 
 
 def test_no_import_changes_process_wide_state():

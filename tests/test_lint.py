@@ -9,14 +9,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_ruff_is_clean():
     r = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
 
 
 def test_ruff_format_is_applied():
     r = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks"],
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "scripts"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from chromatize.errors import ChromatizeError
 from chromatize.models.card import ModelCard
+from chromatize.models.netinput import NetInput
 from chromatize.models.palette import fit_palette, quantize, rebalance_weights
 from chromatize.models.registry import FAMILIES, build, get_family
 from chromatize.models.store import load_model_dir, save_model_dir
@@ -16,11 +19,13 @@ from .conftest import SMALL
 @pytest.mark.parametrize("hw", [(32, 32), (37, 51), (1, 1), (3, 70)])
 def test_shapes_any_size(family, hw):
     net = build(family, **SMALL[family]).eval()
+    fam = get_family(family)
+    decoding = fam.check_decoding({})
     with torch.no_grad():
-        out = net(torch.rand(2, 1, *hw) * 2 - 1)
-        pred = get_family(family).predict(net, torch.rand(2, 1, *hw), {})
+        out = fam.chroma(net, NetInput(torch.rand(2, 1, *hw) * 2 - 1), decoding)
+        pred = fam.predict(net, NetInput(torch.rand(2, 1, *hw)))
     assert out.shape == (2, 2, *hw) and torch.isfinite(out).all()
-    assert pred.chroma().shape == (2, 2, *hw)
+    assert pred.chroma(**decoding).shape == (2, 2, *hw)
     if "confidence" in get_family(family).offers:
         c = pred.confidence()
         assert c.shape == (2, 1, *hw) and (c >= 0).all() and (c <= 1).all()
@@ -41,12 +46,12 @@ def test_flip_average_is_the_mean_of_the_input_and_its_mirror(family):
         return pred.logits if hasattr(pred, "logits") else pred.chroma()
 
     with torch.no_grad():
-        plain = raw(fam.predict(net, l_n, {}))
-        mirror = raw(fam.predict(net, l_n.flip(-1), {})).flip(-1)
-        both = fam.predict(net, l_n, {}, flip=True)
+        plain = raw(fam.predict(net, NetInput(l_n)))
+        mirror = raw(fam.predict(net, NetInput(l_n.flip(-1)))).flip(-1)
+        both = fam.predict(net, NetInput(l_n), flip=True)
     assert not torch.allclose(plain, mirror, atol=1e-4)  # the network is not mirror-symmetric
     assert torch.allclose(raw(both), (plain + mirror) / 2, atol=1e-5)
-    assert both.chroma().shape == (2, 2, *l_n.shape[-2:])
+    assert both.chroma(**fam.check_decoding({})).shape == (2, 2, *l_n.shape[-2:])
 
 
 def test_gan_generator_is_the_design():
@@ -97,8 +102,6 @@ def test_logit_adjustment_favours_rare_bins():
 
 
 def test_hybrid_loss_adds_the_weighted_squared_error_of_the_mean_chroma():
-    from types import SimpleNamespace
-
     import torch.nn.functional as F
 
     from chromatize.models.registry import get_family
@@ -108,8 +111,9 @@ def test_hybrid_loss_adds_the_weighted_squared_error_of_the_mean_chroma():
     torch.manual_seed(0)
     net = build("efficientnet_unet", **SMALL["efficientnet_unet"])
     l_n, ab_n = torch.rand(2, 1, 32, 32) * 2 - 1, (torch.rand(2, 2, 32, 32) - 0.5) * 0.6
-    ce = fam.training_step(SimpleNamespace(net=net), l_n, ab_n)["loss"]
-    out = fam.training_step(SimpleNamespace(net=net, train_opts={"chroma_weight": 10.0}), l_n, ab_n)
+    batch = (NetInput(l_n), ab_n)
+    ce = fam.training_step(net, batch, fam.check_train_options({}))["loss"]
+    out = fam.training_step(net, batch, fam.check_train_options({"chroma_weight": 10.0}))
     mean = torch.einsum("bkhw,kc->bchw", torch.softmax(net.logits(l_n).float(), 1), net.centres)
     mse = F.mse_loss(mean, F.avg_pool2d(ab_n, 4))
     assert torch.allclose(out["ce"], ce) and torch.allclose(out["chroma_mse"], mse)
@@ -197,9 +201,16 @@ def test_card_validation_one_line_errors(card, message):
     assert "\n" not in str(e.value)
 
 
-def test_card_is_the_one_home_of_defaults():
+def test_defaults_live_in_the_spec_and_the_card_only():
     card = ModelCard.from_dict({"family": "classification", "inference": {"temperature": 0.6, "render_size": 96}})
     assert card.decoding == {"temperature": 0.6} and card.render_size == 96
     bare = ModelCard.from_dict({"family": "classification"})
     assert bare.decoding == {"temperature": get_family("classification").decoding["temperature"].default}
     assert ModelCard.from_dict(card.to_dict()) == card
+    for name, fam in FAMILIES.items():  # networks hold no decoding values of their own
+        net = fam.build({})
+        assert not [k for k in fam.decoding if hasattr(net, k)], name
+        for method in ("decode", "adjusted"):
+            if hasattr(net, method):
+                params = inspect.signature(getattr(net, method)).parameters.values()
+                assert all(p.default is inspect.Parameter.empty for p in params), (name, method)

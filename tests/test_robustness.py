@@ -282,21 +282,24 @@ def encoded_images(draw):
             data[i] ^= draw(st.integers(1, 255))
     elif mutation == "zero":
         data = bytearray()
-    return bytes(data), (w, h)
+    return bytes(data), (w, h), mutation == "none"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sample=encoded_images())
-@example(sample=(BAD_TIFF, (1, 1)))
-@example(sample=(DARK_STRIP_GIF, (5, 3)))
+@example(sample=(BAD_TIFF, (1, 1), False))
+@example(sample=(DARK_STRIP_GIF, (5, 3), True))
 def test_property_any_bytes_colour_or_our_error(sample, tiny_cls_dir, tmp_path_factory):
-    data, _ = sample
+    """Any bytes: a colour image of the same size and lightness, or our one-line error; and an intact
+    file (no mutation) is always coloured, so a reader that refused everything would fail here."""
+    data, _, intact = sample
     path = tmp_path_factory.mktemp("h") / "x.img"
     path.write_bytes(data)
     try:
         src = open_image(path)
         out = inference.colorize(src, inference.load_model(tiny_cls_dir))
     except ChromatizeError:
+        assert not intact, "an intact file was refused"
         return
     assert out.size == src.size
     assert np.abs(lstar_of(out.convert("RGB")) - lstar_of(src)).mean() <= 1.5

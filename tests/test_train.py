@@ -13,9 +13,11 @@ import torch
 
 from chromatize.data.datasets import ColorizationDataset
 from chromatize.errors import ChromatizeError
+from chromatize.models.netinput import NetInput
 from chromatize.models.registry import FAMILIES
 from chromatize.models.store import load_model_dir
 from chromatize.training.modules import FamilyModule
+from chromatize.training.stage import family_step
 from chromatize.training.train import new_run, train, train_images_fn
 
 from .conftest import SMALL
@@ -36,7 +38,7 @@ class _Stub:
     """What a family's training step needs from the Lightning module, without a Trainer."""
 
     def __init__(self, mod: FamilyModule, opts):
-        self.net, self.train_opts, self._opts = mod.net, mod.train_opts, opts
+        self._opts = opts
         self.disc = getattr(mod, "disc", None)
 
     def optimizers(self):
@@ -67,19 +69,20 @@ def test_loss_decreases_on_fixed_batch(family, tiny):
         opts = fam.configure_optimizers(mod)
         stub = _Stub(mod, opts)
         d0 = [p.detach().clone() for p in mod.disc.parameters()]
-        logs = [fam.training_step(stub, l_n, ab_n) for _ in range(30)]
+        batch = (NetInput(l_n), ab_n)
+        logs = [fam.training_step(mod.net, batch, mod.train_opts, aux=stub) for _ in range(30)]
         assert float(logs[-1]["g_l1"]) < 0.7 * float(logs[0]["g_l1"])
         assert all(torch.isfinite(torch.as_tensor(x["d_loss"])) and torch.isfinite(x["g_adv"]) for x in logs)
         assert any(not torch.equal(a, b) for a, b in zip(d0, mod.disc.parameters()))  # D was trained
         return
     groups = fam.param_groups(mod.net, mod.train_opts)
     opt = torch.optim.Adam([{"params": g["params"], "lr": 3e-3} for g in groups])
-    first = float(fam.training_step(mod, l_n, ab_n)["loss"].detach())
+    first = float(family_step(fam, mod.net, l_n, ab_n, mod.train_opts)["loss"].detach())
     for _ in range(30):
         opt.zero_grad()
-        fam.training_step(mod, l_n, ab_n)["loss"].backward()
+        family_step(fam, mod.net, l_n, ab_n, mod.train_opts)["loss"].backward()
         opt.step()
-    assert float(fam.training_step(mod, l_n, ab_n)["loss"].detach()) < 0.7 * first
+    assert float(family_step(fam, mod.net, l_n, ab_n, mod.train_opts)["loss"].detach()) < 0.7 * first
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -9,7 +9,11 @@ from typing import Any
 
 from .version import __version__
 
-__all__ = ["colorize", "load_model", "ChromatizeError", "__version__"]
+__all__ = ["colorize", "load_model", "Hint", "ChromatizeError", "__version__"]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:
@@ -17,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from . import inference
 
         return getattr(inference, name)
+    if name == "Hint":
+        from .hints import Hint
+
+        return Hint
     if name == "ChromatizeError":
         from .errors import ChromatizeError
 

@@ -158,8 +158,8 @@ class Settings:
     """How every file of a run is coloured and written; the one thing a local run and each cluster
     worker share (it travels to workers as a plain dict)."""
 
-    decoding: dict
-    render_size: int | None
+    decoding: dict  # complete and checked (the card's values with the user's overrides)
+    render_size: int  # resolved and checked
     fmt: str
     batch_size: int
     overwrite: bool
@@ -168,7 +168,7 @@ class Settings:
     flip: bool | None = None  # mirror averaging (None: the model card's)
 
 
-class Colourer:
+class BatchWorker:
     """Colours jobs with one loaded model; every failure stays with its file."""
 
     def __init__(self, model, settings: Settings, warn: Callable[[str], None]):
@@ -197,16 +197,17 @@ class Colourer:
     def _colour(self, imgs: list) -> list:
         """Results (image, confidence or None) or the exception, per image; a group that fails is retried
         one image at a time so a bad file cannot take its neighbours down."""
-        from .inference import analyse, colorize_many
+        from .inference import _analyse, _colorize_prepared, prepare_input
 
         st = self.settings
 
         def single(img):
             try:
+                p = prepare_input(img)
                 if st.confidence:
-                    v = analyse(img, self.m, render_size=st.render_size, flip=st.flip, **st.decoding)
+                    v = _analyse(self.m, p, st.decoding, st.render_size, st.flip)
                     return v.image(), v.confidence()
-                (out,) = colorize_many([img], self.m, render_size=st.render_size, flip=st.flip, **st.decoding)
+                (out,) = _colorize_prepared(self.m, [p], st.decoding, st.render_size, st.flip, 1)
                 return out, None
             except Exception as e:  # noqa: BLE001
                 return e
@@ -214,14 +215,8 @@ class Colourer:
         if st.confidence or len(imgs) == 1:
             return [single(i) for i in imgs]
         try:
-            outs = colorize_many(
-                imgs,
-                self.m,
-                render_size=st.render_size,
-                batch_size=st.batch_size,
-                flip=st.flip,
-                **st.decoding,
-            )
+            prepared = [prepare_input(i) for i in imgs]
+            outs = _colorize_prepared(self.m, prepared, st.decoding, st.render_size, st.flip, st.batch_size)
             return [(o, None) for o in outs]
         except Exception:  # noqa: BLE001
             return [single(i) for i in imgs]
@@ -257,6 +252,7 @@ class Colourer:
 def run_batch(
     inputs: list[str],
     out: Path,
+    *,
     model: str | None = None,
     render_size: int | None = None,
     decoding: dict | None = None,
@@ -280,13 +276,11 @@ def run_batch(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .inference import check_render_size, load_model
+    from .inference import load_model
 
     check_batch_options(fmt, batch_size, max_pixels)
-    if render_size is not None:
-        check_render_size(render_size)
     m = load_model(model, device=device, engine=engine)
-    decoding = m.check_decoding(decoding or {})
+    decoding, render_size = m.decoding_for(decoding or {}), m.render_size_for(render_size)
     if confidence and "confidence" not in m.family.offers:
         raise ChromatizeError(f"--confidence: the {m.card.family} model gives no confidence map")
     jobs, bad, notes = expand_inputs(inputs, out, fmt)
@@ -327,7 +321,7 @@ def run_batch(
                     bar.advance(task)
                 clean_stale_parts(out)  # temporary files of workers that died mid-write
             else:
-                worker = Colourer(m, settings, lambda msg: con.print(msg, highlight=False))
+                worker = BatchWorker(m, settings, lambda msg: con.print(msg, highlight=False))
                 for k in range(0, len(jobs), batch_size):
                     for o in worker.run(jobs[k : k + batch_size]):
                         record(o)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from .batch import Colourer, Job, Outcome, Settings
+from .batch import BatchWorker, Job, Outcome, Settings
 from .errors import ChromatizeError
 
 try:
@@ -35,7 +35,7 @@ class ModelPlugin(WorkerPlugin):
 
     def __init__(self, spec: dict[str, Any]):
         self.spec = spec
-        self.colourer: Colourer | None = None
+        self.worker: BatchWorker | None = None
 
     def setup(self, worker=None) -> None:
         import torch
@@ -46,10 +46,10 @@ class ModelPlugin(WorkerPlugin):
             torch.set_num_threads(int(self.spec["threads"]))  # this worker process is ours
         s = self.spec
         m = load_model(s["model"], device=s["device"], engine=s["engine"])
-        self.colourer = Colourer(m, Settings(**s["settings"]), lambda msg: None)
+        self.worker = BatchWorker(m, Settings(**s["settings"]), lambda msg: None)
 
     def teardown(self, worker=None) -> None:
-        self.colourer = None
+        self.worker = None
 
 
 def colour_chunk(pairs: list[tuple[str, str]], started: float) -> list[dict]:
@@ -64,11 +64,11 @@ def colour_chunk(pairs: list[tuple[str, str]], started: float) -> list[dict]:
     from .imageio import is_ours
 
     plugin = get_worker().plugins[PLUGIN]
-    if plugin.colourer is None:
+    if plugin.worker is None:
         plugin.setup()
     jobs = [Job(Path(s), Path(d)) for s, d in pairs]
     out = []
-    for o in plugin.colourer.run(jobs):
+    for o in plugin.worker.run(jobs):
         d = Path(o.dst) if o.dst else None
         if o.status == "skipped" and d is not None and is_ours(d) and d.stat().st_mtime >= started:
             o = Outcome(o.src, o.dst, "ok", "written by an earlier try of this batch")

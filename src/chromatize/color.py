@@ -8,13 +8,10 @@ Normalised units, used by every model and dataset:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from kornia import color as kc
 
-ColorSpace = Literal["luv", "lab"]
 COLOR_SPACES: tuple[str, ...] = ("luv", "lab")
 L_SCALE = 50.0
 CHROMA_SCALE: dict[str, float] = {"luv": 180.0, "lab": 110.0}

@@ -6,9 +6,12 @@ through the same `inference` functions as the CLI, one request at a time behind 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -21,13 +24,6 @@ from .imageio import check_writable, open_image, save_image
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
 QUEUE_SIZE = 16
-SAVE_DIR: Path | None = None  # `chromatize demo -o DIR` also keeps every result here
-
-
-def _keep(img: Image.Image, src: str, model: str) -> None:
-    if SAVE_DIR is not None:
-        name = f"{Path(src).stem}.{Path(str(model)).name}.png"
-        save_image(img, SAVE_DIR / name, "png")
 
 
 class UploadImage(gr.Image):
@@ -75,25 +71,17 @@ def _load(path: str | None) -> Image.Image:
 def _msg(e: Exception) -> str:
     """Plain text for people and API clients alike: what went wrong, without the server's paths."""
     text = str(e)
-    if isinstance(e, UnknownModel):
+    if isinstance(e, BadRequest):
         return text
     return "Could not colour this file: " + (text.split(": ", 1)[-1] if ": " in text else text)
 
 
-class UnknownModel(ChromatizeError):
+class BadRequest(ChromatizeError):
+    """A request the server refuses as given (its message is shown whole)."""
+
+
+class UnknownModel(BadRequest):
     """A model name the server does not offer."""
-
-
-OFFERED: list[str] = []  # model names/folders this server offers (shipped + given at start-up)
-ENGINE = "torch"
-
-
-def _model(name: str | None) -> inference.Colorizer:
-    """Only models the server offers: a request cannot make it read other paths or grow its cache."""
-    name = (name or "").strip() or (OFFERED[0] if OFFERED else inference.default_model_name())
-    if name not in OFFERED:
-        raise UnknownModel(f"Unknown model {name[:80]!r}; this server offers: {', '.join(OFFERED)}")
-    return inference.load_model(name, engine=ENGINE)
 
 
 def confidence_picture(conf: Image.Image) -> Image.Image:
@@ -117,76 +105,129 @@ def confidence_picture(conf: Image.Image) -> Image.Image:
     return canvas
 
 
-def _temperature(m: inference.Colorizer, temperature: float | None) -> dict:
-    """The vividness setting for models whose family decodes with a temperature; none for the others."""
-    return {"temperature": temperature} if "temperature" in m.family.decoding and temperature is not None else {}
-
-
-def default_vividness(model: str | None = None) -> float:
-    """The slider's start: the model card's temperature (what the CLI uses by default)."""
-    m = inference.load_model(model)
-    opt = m.family.decoding.get("temperature")
-    return float(m.decoding.get("temperature", opt.default if opt else 0.5))
-
-
-def colorize_one(path: str | None, model: str | None = None, temperature: float | None = None):
-    """API: one image -> (colour PNG, message). The same pipeline as `chromatize colorize`."""
+def parse_options(text: str | dict | None) -> dict:
+    """Decoding overrides from the API: a JSON object (``{"temperature": 0.4}``), empty for the cards'."""
+    if isinstance(text, dict):
+        return text
+    if not text or not str(text).strip():
+        return {}
     try:
-        m = _model(model)
-        img = _load(path)
-        out = inference.colorize(img, m, **_temperature(m, temperature))
-        _keep(out, path, m.name)
-        return out, ""
-    except ChromatizeError as e:
-        return None, _msg(e)
+        d = json.loads(str(text))
+    except json.JSONDecodeError:
+        d = None
+    if not isinstance(d, dict):
+        raise BadRequest('options must be a JSON object such as {"temperature": 0.4}')
+    return d
 
 
-def compare(path: str | None, models: list[str] | None, temperature: float, n_alternatives: int = 3):
-    """UI: before/after slider for the first model, a gallery of all chosen models, and for a model that
-    decodes a distribution the confidence map and alternative colourings. Each model runs once."""
-    try:
-        names = list(dict.fromkeys(models or [])) or OFFERED[:1]  # each model once, in the order given
-        ms = [_model(n) for n in names]
-        img = _load(path)
-        gray = img.convert("L").convert("RGB")
-        outs, conf, alts = [], None, []
-        for name, m in zip(names, ms):
-            view = inference.analyse(img, m, **_temperature(m, temperature))  # the network runs once
-            outs.append((view.image(), name))
-            _keep(outs[-1][0], path, name)
-            if "confidence" in view.offers and conf is None:
-                conf = confidence_picture(view.confidence())
-                alts = [(a, f"alternative {i + 1}") for i, a in enumerate(view.alternatives(n_alternatives))]
-        return (gray, outs[0][0]), outs, conf, alts, f"Coloured with {', '.join(names)} at {img.width}x{img.height}."
-    except ChromatizeError as e:
-        return None, [], None, [], _msg(e)
+@dataclass
+class DemoServer:
+    """The demo's state: the models it offers, its engine and where results are kept (``-o DIR``)."""
+
+    offered: list[str]
+    engine: str = "torch"
+    save_dir: Path | None = None
+
+    def model(self, name: str | None) -> inference.LoadedModel:
+        """Only models the server offers: a request cannot make it read other paths or grow its cache."""
+        name = (name or "").strip() or (self.offered[0] if self.offered else inference.default_model_name())
+        if name not in self.offered:
+            raise UnknownModel(f"Unknown model {name[:80]!r}; this server offers: {', '.join(self.offered)}")
+        return inference.load_model(name, engine=self.engine)
+
+    def keep(self, img: Image.Image, src: str, model: str) -> None:
+        if self.save_dir is not None:
+            name = f"{Path(src).stem}.{Path(str(model)).name}.png"
+            save_image(img, self.save_dir / name, "png")
+
+    @staticmethod
+    def decoding(m: inference.LoadedModel, given: dict) -> dict:
+        """``given`` checked against the model's family (a bad value is the request's error)."""
+        try:
+            return m.decoding_for(given)
+        except ChromatizeError as e:
+            raise BadRequest(str(e)) from None
+
+    def knobs(self) -> dict[str, tuple[Any, list[str]]]:
+        """Decoding knobs of the offered models' families: name -> (Option, the offered models taking it)."""
+        out: dict[str, tuple[Any, list[str]]] = {}
+        for n in self.offered:
+            for key, opt in self.model(n).family.decoding.items():
+                out.setdefault(key, (opt, []))[1].append(n)
+        return out
+
+    def colorize_one(self, path: str | None, model: str | None = None, options: str | dict | None = None):
+        """API: one image -> (colour PNG, message). The same pipeline as `chromatize colorize`;
+        ``options``: decoding overrides as a JSON object (empty: the model card's values)."""
+        try:
+            m = self.model(model)
+            opts = self.decoding(m, parse_options(options))
+            img = _load(path)
+            out = inference.colorize(img, m, **opts)
+            self.keep(out, path, m.name)
+            return out, ""
+        except ChromatizeError as e:
+            return None, _msg(e)
+
+    def compare(self, path: str | None, models: list[str] | None, override: bool = False, *values, n_alt: int = 3):
+        """UI: before/after slider for the first model, a gallery of all chosen models, and for the first
+        chosen model that decodes a distribution its confidence map and alternative colourings (named).
+        Each model runs once. ``override``: apply the knob ``values`` (in `knobs` order) to the models
+        whose family declares them; otherwise every model decodes with its own card's values."""
+        try:
+            names = list(dict.fromkeys(models or [])) or self.offered[:1]  # each model once, in the order given
+            ms = [self.model(n) for n in names]
+            img = _load(path)
+            gray = img.convert("L").convert("RGB")
+            given = dict(zip(self.knobs(), values)) if override else {}
+            outs, conf, alts, source = [], None, [], ""
+            for name, m in zip(names, ms):
+                mine = self.decoding(m, {k: v for k, v in given.items() if k in m.family.decoding})
+                view = inference.analyse(img, m, **mine)  # the network runs once
+                outs.append((view.image(), name))
+                self.keep(outs[-1][0], path, name)
+                if "confidence" in view.offers and conf is None:
+                    conf, source = confidence_picture(view.confidence()), Path(name).name
+                    alts = [(a, f"{source}: alternative {i + 1}") for i, a in enumerate(view.alternatives(n_alt))]
+            how = "the values set above" if override else "each model card's decoding values"
+            extra = f" Confidence and alternatives: {source}." if source else ""
+            msg = f"Coloured with {', '.join(names)} at {img.width}x{img.height}, using {how}.{extra}"
+            return (gray, outs[0][0]), outs, conf, alts, msg
+        except ChromatizeError as e:
+            return None, [], None, [], _msg(e)
+
+    def build(self) -> gr.Blocks:
+        """The Gradio page and its two API endpoints (``/compare``, ``/colorize``)."""
+        return _build_page(self)
 
 
-def build_app(models: list[str] | None = None, engine: str = "torch") -> gr.Blocks:
-    global ENGINE
-    ENGINE = engine
+def build_app(models: list[str] | None = None, engine: str = "torch", save_dir: Path | None = None) -> gr.Blocks:
+    """The demo page for ``models`` (default: every shipped model); each is loaded now, not per request."""
     names = list(dict.fromkeys(models or list(inference.shipped_models())))
     for n in names:  # fail at start-up, not per request
         inference.load_model(n, engine=engine)
-    OFFERED[:] = names
+    return DemoServer(names, engine, save_dir).build()
+
+
+def _build_page(srv: DemoServer) -> gr.Blocks:
+    names = srv.offered
     default = names[0] if names else None
+    knobs = srv.knobs()
+    first = srv.model(default).defaults if default else {}
     # delete_cache: uploads and results older than 10 minutes are removed every 5 minutes
     with gr.Blocks(title="chromatize", analytics_enabled=False, delete_cache=(300, 600)) as app:
         gr.Markdown(
-            "# chromatize\nDrop a black-and-white photo (or pick an example); compare the models; "
-            "move *vividness* to trade safe colours for bold ones. Results download as PNG at full size."
+            "# chromatize\nDrop a black-and-white photo (or pick an example); compare the models. Each model "
+            "colours with its own card's settings unless you override them below. Results download as PNG at "
+            "full size."
         )
         with gr.Row():
             with gr.Column(scale=1):
                 inp = UploadImage(type="filepath", label="photo", sources=["upload", "clipboard"], format="png")
                 chosen = gr.CheckboxGroup(names, value=[default] if default else [], label="models")
-                temp = gr.Slider(
-                    0.0,
-                    1.0,
-                    value=default_vividness(default) if default else 0.5,
-                    step=0.02,
-                    label="vividness: temperature of models that decode a distribution (0 = boldest)",
-                )
+                with gr.Accordion("decoding settings", open=False):
+                    override = gr.Checkbox(False, label="override the model cards' values with these")
+                    controls = [_control(k, opt, fams, first) for k, (opt, fams) in knobs.items()]
                 go = gr.Button("Colorize", variant="primary")
                 msg = gr.Markdown(elem_id="message")  # plain text (no markup) for people and API clients
                 gr.Examples([p for _, p in example_files()], inputs=inp, label="examples")
@@ -197,17 +238,35 @@ def build_app(models: list[str] | None = None, engine: str = "torch") -> gr.Bloc
                     conf = gr.Image(label="confidence (legend below the map)", type="pil", format="png")
                     alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
         one_queue = {"concurrency_limit": 1, "concurrency_id": "colour"}  # every request in one line
-        go.click(compare, [inp, chosen, temp], [slider, gallery, conf, alts, msg], api_name="compare", **one_queue)
+        go.click(
+            srv.compare,
+            [inp, chosen, override, *controls],
+            [slider, gallery, conf, alts, msg],
+            api_name="compare",
+            **one_queue,
+        )
         api_in = UploadImage(type="filepath", visible=False, label="image")
         api_model = gr.Textbox(visible=False, label="model")
-        api_temp = gr.Number(visible=False, label="temperature")
+        api_opts = gr.Textbox(visible=False, label="options")
         api_out = gr.Image(type="pil", format="png", visible=False, label="colour")
         api_msg = gr.Textbox(visible=False, label="message")
         gr.Button(visible=False).click(
-            colorize_one, [api_in, api_model, api_temp], [api_out, api_msg], api_name="colorize", **one_queue
+            srv.colorize_one, [api_in, api_model, api_opts], [api_out, api_msg], api_name="colorize", **one_queue
         )
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return app
+
+
+def _control(key: str, opt: Any, models: list[str], first: dict) -> gr.components.Component:
+    """A control for one decoding knob, from its spec: a slider for a bounded number, else a text box."""
+    start = first.get(key, opt.default)
+    label = f"{key}: {opt.help} ({', '.join(Path(m).name for m in models)})"
+    if isinstance(opt.default, (int, float)) and opt.low is not None and opt.high is not None:
+        step = 1 if isinstance(opt.default, int) else (opt.high - opt.low) / 50
+        return gr.Slider(opt.low, opt.high, value=start, step=step, label=label)
+    if opt.choices:
+        return gr.Dropdown(list(opt.choices), value=start, label=label)
+    return gr.Textbox(str(start), label=label)
 
 
 def launch(
@@ -218,13 +277,12 @@ def launch(
     engine: str = "torch",
 ) -> None:
     """Start the server (blocking)."""
-    global SAVE_DIR
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the server process is ours from here on
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if out is not None:
         check_writable(out)
-        SAVE_DIR = out
-    app = build_app(models, engine)
+    print("chromatize demo: loading the models...", flush=True)
+    app = build_app(models, engine, out)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
     app.launch(
         server_name=host,

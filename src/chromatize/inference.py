@@ -6,6 +6,8 @@ file -> imageio (EXIF, ICC, modes) -> full-resolution L -> L at the render size 
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,11 @@ from PIL import Image
 
 from . import color
 from .errors import ChromatizeError
+from .hints import Hint, HintSet
 from .imageio import open_image, pixel_array, split_alpha
 from .models.base import Family, Prediction
-from .models.card import ModelCard
+from .models.card import RENDER_SIZE_RANGE, ModelCard
+from .models.netinput import NetInput
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 STRIP = 256  # rows per strip when converting full-size images (bounds peak memory)
@@ -43,8 +47,11 @@ def default_model_name() -> str:
 
 
 @dataclass
-class Colorizer:
-    """A loaded model: network + model card; its family decides how predictions are decoded."""
+class LoadedModel:
+    """A loaded model: network + model card; its family decides how predictions are decoded.
+
+    ``defaults`` are the card's decoding values, checked once when the model is loaded.
+    """
 
     net: torch.nn.Module
     card: ModelCard
@@ -52,6 +59,10 @@ class Colorizer:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     engine: str = "torch"
     runner: Any = None  # the engine's replacement for the network part (None: torch)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.defaults = self.card.decoding
 
     @property
     def family(self) -> Family:
@@ -62,28 +73,38 @@ class Colorizer:
         return self.card.color_space
 
     @property
-    def decoding(self) -> dict[str, Any]:
-        """Default decoding options (e.g. temperature), from the model card."""
-        return self.card.decoding
-
-    @property
     def render_size(self) -> int:
         return self.card.render_size
 
-    def check_decoding(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Decoding options with the card's defaults; an option the family lacks is an error."""
+    def decoding_for(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The complete decoding values: the card's, overridden by the non-None ``given`` ones (checked
+        here, once; an option the family lacks is an error)."""
         given = {k: v for k, v in given.items() if v is not None}
-        return {**self.decoding, **{k: v for k, v in self.family.check_decoding(given).items() if k in given}}
+        if not given:
+            return dict(self.defaults)
+        checked = self.family.check_decoding(given)
+        return {**self.defaults, **{k: checked[k] for k in given}}
+
+    def render_size_for(self, render_size: int | None) -> int:
+        """``render_size`` checked, or the card's when None."""
+        return self.render_size if render_size is None else check_render_size(render_size)
+
+    def network_input(self, l_small: torch.Tensor, conditioning: dict[str, Any] | None = None) -> NetInput:
+        """What the network sees for normalised L ``[B,1,h,w]`` (built by the family)."""
+        return self.family.inference_input(l_small, conditioning)
 
     @torch.no_grad()
-    def predict(self, l_small: torch.Tensor, flip: bool | None = None) -> Prediction:
-        """Run the network on normalised L ``[B,1,h,w]`` (and its mirror image when ``flip``; default:
-        the card's ``flip_average``)."""
+    def predict(self, inp: NetInput | torch.Tensor, flip: bool | None = None) -> Prediction:
+        """Run the network on ``inp`` (normalised L alone, or a NetInput), and on its mirror image when
+        ``flip`` (default: the card's ``flip_average``)."""
         flip = self.card.flip_average if flip is None else flip
-        return self.family.predict(self.net, l_small.to(self.device), self.decoding, self.runner, flip=flip)
+        if isinstance(inp, torch.Tensor):
+            inp = self.network_input(inp)
+        return self.family.predict(self.net, inp.to(self.device), self.runner, flip=flip)
 
 
-_CACHE: dict[tuple[str, str, str], Colorizer] = {}
+CACHE_SIZE = 4  # loaded models kept per process (least recently used dropped first)
+_CACHE: OrderedDict[tuple, LoadedModel] = OrderedDict()
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -96,19 +117,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_model(name_or_dir: str | Path | None = None, device: str = "cpu", engine: str = "torch") -> Colorizer:
-    """A shipped model by name (``None`` = the default) or a model/run folder; cached per process.
-
-    ``engine``: ``torch`` (reference), ``openvino`` or ``auto`` (OpenVINO when installed and the model
-    converts); see `engines`.
-    """
-    from .engines import make_runner
-    from .models.store import load_model_dir
-
-    dev = resolve_device(device)
-    key = (str(name_or_dir), str(dev), engine)
-    if key in _CACHE:
-        return _CACHE[key]
+def model_folder(name_or_dir: str | Path | None) -> Path:
+    """The resolved folder of a shipped model name (``None`` = the default) or a model/run folder."""
     if name_or_dir is None:
         name_or_dir = default_model_name()
     p = Path(name_or_dir)
@@ -118,11 +128,49 @@ def load_model(name_or_dir: str | Path | None = None, device: str = "cpu", engin
             names = ", ".join(shipped) or "none installed"
             raise ChromatizeError(f"no model {name_or_dir!r}: give a model folder or a shipped name ({names})")
         p = shipped[str(name_or_dir)]
+    if p.is_file():
+        p = p.parent
+    return p.resolve()
+
+
+def _digest(folder: Path) -> str:
+    """The card's bytes and the weights file's size and time: a changed model is loaded again."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        f = folder / name
+        try:
+            st = f.stat()
+            h.update(f.read_bytes() if name == "config.json" else f"{st.st_size}:{st.st_mtime_ns}".encode())
+        except OSError:
+            h.update(b"missing")
+    return h.hexdigest()
+
+
+def load_model(name_or_dir: str | Path | None = None, device: str = "cpu", engine: str = "torch") -> LoadedModel:
+    """A shipped model by name (``None`` = the default) or a model/run folder.
+
+    Cached per process (at most `CACHE_SIZE` models), keyed by the resolved folder and a digest of its
+    card and weights, so an edited card (``tune --write``) is seen at once. ``engine``: ``torch``
+    (reference), ``openvino`` or ``auto`` (OpenVINO when installed and the model converts); see `engines`.
+    """
+    from .engines import make_runner
+    from .models.store import load_model_dir
+
+    dev = resolve_device(device)
+    given = name_or_dir
+    p = model_folder(name_or_dir)
+    key = (str(p), _digest(p), str(dev), engine)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
     net, card = load_model_dir(p)
     net = net.to(dev).eval()
     used, runner = make_runner(engine, net, card.to_json(), dev)
-    m = Colorizer(net, card, name=str(name_or_dir), device=dev, engine=used, runner=runner)
+    name = str(given) if given is not None else default_model_name()
+    m = LoadedModel(net, card, name=name, device=dev, engine=used, runner=runner)
     _CACHE[key] = m
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
     return m
 
 
@@ -255,27 +303,38 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
 # ---------------------------------------------------------------- public API
 
 
-def _model(model: Colorizer | str | Path | None) -> Colorizer:
-    return model if isinstance(model, Colorizer) else load_model(model)
+def _model(model: LoadedModel | str | Path | None) -> LoadedModel:
+    return model if isinstance(model, LoadedModel) else load_model(model)
 
 
 @dataclass
-class Colouring:
+class ColourResult:
     """One input and one network run: the colour image, the confidence map and alternatives are views."""
 
-    model: Colorizer
+    model: LoadedModel
     prepared: Prepared
     prediction: Prediction
-    decoding: dict[str, Any]
+    decoding: dict[str, Any]  # complete and checked
 
     @property
     def offers(self) -> frozenset[str]:
         return self.prediction.offers
 
-    def image(self, **decoding: Any) -> Image.Image:
-        """The coloured image at full resolution (decoding options override the defaults)."""
-        opts = self.model.check_decoding({**self.decoding, **decoding})
-        return compose(self.prepared, self.prediction.chroma(**opts), self.model.space)
+    def chroma(self, **decoding: Any) -> torch.Tensor:
+        """Chroma at the render size ``[1,2,h,w]`` (normalised units; overrides checked here)."""
+        opts = self.model.decoding_for({**self.decoding, **decoding}) if decoding else self.decoding
+        return self.prediction.chroma(**opts)
+
+    def image(self, hints: HintSet | None = None, **decoding: Any) -> Image.Image:
+        """The coloured image at full resolution (decoding options override this result's), steered by
+        ``hints`` when given (see `steer`; the network does not run again)."""
+        if hints:
+            from .steer import steered_chroma
+
+            opts = self.model.decoding_for({**self.decoding, **decoding}) if decoding else self.decoding
+            chroma = steered_chroma(self.prediction, opts, self.prepared.l_full, hints, self.model.space)
+            return compose(self.prepared, chroma, self.model.space)
+        return compose(self.prepared, self.chroma(**decoding), self.model.space)
 
     def confidence(self) -> Image.Image:
         """Per-pixel confidence as an 8-bit gray image of the input's size (255 = certain)."""
@@ -286,39 +345,43 @@ class Colouring:
     def alternatives(self, n: int = 3, seed: int = 0, grid: int = 3) -> list[Image.Image]:
         """``n`` alternative colourings drawn from the predicted distribution; the random perturbation is
         constant over a ``grid`` x ``grid`` field, so regions change colour together."""
-        opts = self.model.check_decoding(self.decoding)
         return [
             compose(self.prepared, ab, self.model.space)
-            for ab in self.prediction.alternatives(n, seed, grid=grid, **opts)
+            for ab in self.prediction.alternatives(n, seed, grid=grid, **self.decoding)
         ]
 
 
 def analyse(
     img: Image.Image | np.ndarray | str | Path,
-    model: Colorizer | str | None = None,
+    model: LoadedModel | str | None = None,
     *,
     render_size: int | None = None,
     flip: bool | None = None,
     **decoding: Any,
-) -> Colouring:
+) -> ColourResult:
     """Run the network once on ``img`` (twice with ``flip``, the card's ``flip_average`` by default);
     colour, confidence and alternatives are then views of the result."""
     m = _model(model)
-    decoding = m.check_decoding(decoding)
-    p = prepare_input(img)
-    l_small = small_l(p, check_render_size(render_size or m.render_size), m.card.render_min)
-    return Colouring(m, p, m.predict(l_small, flip), decoding)
+    opts, rs = m.decoding_for(decoding), m.render_size_for(render_size)
+    return _analyse(m, prepare_input(img), opts, rs, flip)
+
+
+def _analyse(m: LoadedModel, p: Prepared, opts: dict[str, Any], rs: int, flip: bool | None) -> ColourResult:
+    """`analyse` with checked settings (batch workers check once per run)."""
+    return ColourResult(m, p, m.predict(small_l(p, rs, m.card.render_min), flip), opts)
 
 
 def check_render_size(rs: Any) -> int:
-    if isinstance(rs, bool) or not isinstance(rs, int) or not 16 <= rs <= 4096:
-        raise ChromatizeError(f"render size must be an integer from 16 to 4096, got {rs!r}")
+    """``rs`` if it is an integer render size in `RENDER_SIZE_RANGE`, else ChromatizeError."""
+    lo, hi = RENDER_SIZE_RANGE
+    if isinstance(rs, bool) or not isinstance(rs, int) or not lo <= rs <= hi:
+        raise ChromatizeError(f"render size must be an integer from {lo} to {hi}, got {rs!r}")
     return rs
 
 
 def colorize_many(
     images: list,
-    model: Colorizer | str | None = None,
+    model: LoadedModel | str | None = None,
     *,
     render_size: int | None = None,
     batch_size: int = 16,
@@ -328,13 +391,18 @@ def colorize_many(
     """Colorize several inputs; inputs of the same render shape go through the network together.
     ``flip``: also run the mirror images and average (default: the model card's ``flip_average``)."""
     m = _model(model)
-    opts = m.check_decoding(decoding)
-    rs = check_render_size(render_size or m.render_size)
-    if batch_size < 1:
-        raise ChromatizeError(f"batch size must be at least 1, got {batch_size}")
-    prepared = [prepare_input(i) for i in images]
+    opts, rs = m.decoding_for(decoding), m.render_size_for(render_size)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ChromatizeError(f"batch size must be a positive integer, got {batch_size!r}")
+    return _colorize_prepared(m, [prepare_input(i) for i in images], opts, rs, flip, batch_size)
+
+
+def _colorize_prepared(
+    m: LoadedModel, prepared: list[Prepared], opts: dict[str, Any], rs: int, flip: bool | None, batch_size: int
+) -> list[Image.Image]:
+    """`colorize_many` with checked settings (batch workers check once per run)."""
     smalls = [small_l(p, rs, m.card.render_min) for p in prepared]
-    chroma: list[torch.Tensor | None] = [None] * len(images)
+    chroma: list[torch.Tensor | None] = [None] * len(prepared)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, s in enumerate(smalls):
         groups.setdefault(tuple(s.shape[-2:]), []).append(i)
@@ -349,33 +417,55 @@ def colorize_many(
 
 def colorize(
     img: Image.Image | np.ndarray | str | Path,
-    model: Colorizer | str | None = None,
+    model: LoadedModel | str | None = None,
     *,
     render_size: int | None = None,
     flip: bool | None = None,
+    hints: list[Hint] | HintSet | None = None,
+    scribble: Image.Image | str | Path | None = None,
+    reference: Image.Image | str | Path | None = None,
     **decoding: Any,
 ) -> Image.Image:
     """Colorize one image (path, PIL image or numpy array) and return a PIL image of the same size.
 
     ``decoding`` options are the model's (e.g. ``temperature`` for distribution models); defaults come
     from its model card, as does ``flip`` (average with the mirror image's prediction).
+
+    Colour hints steer the result (`steer`): ``hints`` a list of `Hint` points (``Hint(x, y,
+    "#1f4fa0")``: this object is this colour), ``scribble`` an RGBA image of the photo's size with
+    colours painted on transparent ground, ``reference`` a colour photo whose colours to borrow.
     """
+    hs = hint_set(hints, scribble, reference)
+    if hs:
+        return analyse(img, model, render_size=render_size, flip=flip, **decoding).image(hints=hs)
     return colorize_many([img], model, render_size=render_size, flip=flip, **decoding)[0]
 
 
-def confidence_map(img, model: Colorizer | str | None = None, render_size: int | None = None) -> Image.Image:
-    """Per-pixel confidence of a distribution model as an 8-bit gray image (see `Colouring.confidence`)."""
-    return analyse(img, model, render_size=render_size).confidence()
+def hint_set(
+    hints: list[Hint] | HintSet | None = None,
+    scribble: Image.Image | str | Path | None = None,
+    reference: Image.Image | str | Path | None = None,
+) -> HintSet:
+    """Points, a scribble and a reference (paths or images) as one checked `HintSet`."""
+    from .hints import load_reference, load_scribble
+
+    hs = hints if isinstance(hints, HintSet) else HintSet(list(hints or []))
+    if scribble is not None:
+        hs.scribble = scribble.convert("RGBA") if isinstance(scribble, Image.Image) else load_scribble(scribble)
+    if reference is not None:
+        hs.reference = reference.convert("RGB") if isinstance(reference, Image.Image) else load_reference(reference)
+    return hs
 
 
 def alternatives(
     img,
     n: int = 3,
-    model: Colorizer | str | None = None,
+    model: LoadedModel | str | None = None,
+    *,
     render_size: int | None = None,
     seed: int = 0,
     grid: int = 3,
     **decoding: Any,
 ) -> list[Image.Image]:
-    """``n`` alternative colourings (see `Colouring.alternatives`)."""
+    """``n`` alternative colourings (see `ColourResult.alternatives`)."""
     return analyse(img, model, render_size=render_size, **decoding).alternatives(n, seed, grid)

@@ -1,6 +1,6 @@
 """The `chromatize` command line: thin wrappers that parse options and call library functions.
 
-`_app` holds the Typer app; one module per pair of commands (`data`, `training`, `colour`, `report`)
+`_app` holds the Typer app; one module per pair of commands (`data`, `training`, `images`, `report`)
 registers its commands on it.
 """
 
@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import ChromatizeError
-from . import colour, data, report, training  # noqa: F401  (importing them registers the commands)
+from . import data, images, report, training  # noqa: F401  (importing them registers the commands)
 from ._app import app
 
 __all__ = ["app", "main"]

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import _die, app
+from ._knobs import KnobCommand, given_knobs
 
 
 @app.command()
@@ -62,8 +63,9 @@ def models(
         atomic_write_text(out, json.dumps(rows, indent=2))
 
 
-@app.command()
+@app.command(cls=KnobCommand)
 def evaluate(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for metrics.json/csv, samples.png, report.html.")],
     data: Annotated[
         Optional[str],
@@ -81,12 +83,12 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(help="Evaluate a seeded random subset of N images.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
     render_size: Annotated[Optional[int], typer.Option(help="Render size (default: each model's).")] = None,
-    temperature: Annotated[
-        Optional[float], typer.Option(help="Temperature override (models that decode a distribution).")
-    ] = None,
     engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
 ) -> None:
     """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
+
+    A decoding knob (--temperature, ...) applies to the models whose family declares it; the others run
+    with their card's values, and the output says so.
 
     Example: chromatize evaluate --data ../shared/data/tinyimagenet64/val.tar --limit 2000 -o r/
     Example: chromatize evaluate --practical --folder scans=my_scans/ -o practical/
@@ -111,7 +113,17 @@ def evaluate(
     from ..evaluate.run import table
 
     res = run_eval(
-        data, model, limit, seed, render_size, out, progress=sys.stderr.isatty(), engine=engine, temperature=temperature
+        data,
+        model,
+        limit=limit,
+        seed=seed,
+        render_size=render_size,
+        out=out,
+        progress=sys.stderr.isatty(),
+        engine=engine,
+        **given_knobs(ctx),
     )
+    for note in res["notes"]:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(table(res))
     typer.echo(f"{res['images']} images ({res['skipped_grayscale']} grayscale skipped) -> {out}/metrics.json")

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import _die, app
+from ._knobs import KnobGridCommand, given_knobs
 
 
 @app.command()
@@ -122,18 +123,15 @@ def train(
     typer.echo(f"model written to {out} ({json.dumps(card.metrics)})")
 
 
-@app.command()
+@app.command(cls=KnobGridCommand)
 def tune(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="Model folder (a run folder) whose card gets the chosen defaults.")],
     data: Annotated[list[str], typer.Option(help="Prepared folder(s): their val split, carved from training data.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also write every row as JSON here.")] = None,
-    temperature: Annotated[
-        str, typer.Option(help="Temperatures to try (comma-separated).")
-    ] = "0.2,0.3,0.4,0.5,0.7,1.0",
-    rebalance: Annotated[
-        Optional[str], typer.Option(help="Logit adjustments to try (efficientnet_unet), e.g. 0,0.5,1.")
+    render_size: Annotated[
+        Optional[str], typer.Option(help="Render sizes to try, comma-separated (default: the card's).")
     ] = None,
-    render_size: Annotated[str, typer.Option(help="Render sizes to try (comma-separated).")] = "128,192,256",
     flip: Annotated[
         str, typer.Option(help="Mirror averaging to try: off, on or off,on (on: twice the network time).")
     ] = "off",
@@ -142,7 +140,10 @@ def tune(
 ) -> None:
     """Choose decoding defaults and render size on a carved validation split; optionally write them to the card.
 
-    Example: chromatize tune --model runs/eff --data prepared/ --rebalance 0,0.5,1 --write -o tune.json
+    Each decoding knob of the model's family takes the values to try (comma-separated); a knob not given
+    keeps the card's value.
+
+    Example: chromatize tune --model runs/eff --data prepared/ --temperature 0.4,0.7,1 --rebalance 0,0.5,1 --write
     """
     from ..evaluate.tune import tune as run_tune
     from ..evaluate.tune import write_choice
@@ -157,15 +158,17 @@ def tune(
             _die(f"--{name} needs at least one value")
         return vals
 
-    grid: dict = {"temperature": floats(temperature, "temperature")}
-    if rebalance:
-        grid["rebalance"] = floats(rebalance, "rebalance")
-    sizes = [int(x) for x in floats(render_size, "render-size")]
+    grid: dict = {}
+    for key, text in given_knobs(ctx).items():
+        grid[key] = [x.strip() for x in text.split(",") if x.strip()]
+        if not grid[key]:
+            _die(f"--{key.replace('_', '-')} needs at least one value")
+    sizes = None if render_size is None else [int(x) for x in floats(render_size, "render-size")]
     words = [w.strip() for w in flip.split(",") if w.strip()]
     if not words or any(w not in ("off", "on") for w in words):
         _die(f"--flip takes off, on or off,on, got {flip!r}")
     flips = tuple(dict.fromkeys(w == "on" for w in words))
-    rows, chosen = run_tune(model, data, grid, sizes, limit, progress=sys.stderr.isatty(), flips=flips)
+    rows, chosen = run_tune(model, data, grid, sizes, limit=limit, progress=sys.stderr.isatty(), flips=flips)
     keys = [k for k in rows[0] if k not in ("images",)]
     typer.echo("  ".join(f"{k:>10s}" for k in keys))
     for r in rows:

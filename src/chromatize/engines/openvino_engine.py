@@ -23,7 +23,8 @@ class _Raw(torch.nn.Module):
 
 
 class OpenVINORunner:
-    """Callable: padded L ``[B,1,H,W]`` (H, W multiples of the net's stride) -> the network's raw output."""
+    """Callable: the padded network input ``[B,C,H,W]`` (`NetInput.tensor`; H, W multiples of the net's
+    stride, C = ``net.in_channels``: L and any conditioning planes) -> the network's raw output."""
 
     def __init__(self, net: torch.nn.Module, key: str, cache: Path, precision: str = "f32"):
         folder = cache / f"{key}-{ov.__version__}"
@@ -37,11 +38,11 @@ class OpenVINORunner:
     @staticmethod
     def _convert(net: torch.nn.Module, folder: Path) -> None:
         """Convert with dynamic batch and size, written to a temporary folder renamed into place."""
-        s = int(getattr(net, "stride", 32))
-        example = torch.zeros(1, 1, 2 * s, 3 * s)
+        s, c = int(getattr(net, "stride", 32)), int(getattr(net, "in_channels", 1))
+        example = torch.zeros(1, c, 2 * s, 3 * s)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes on shape arithmetic: the input shape is dynamic
-            model = ov.convert_model(_Raw(net.eval()), example_input=example, input=[ov.PartialShape([-1, 1, -1, -1])])
+            model = ov.convert_model(_Raw(net.eval()), example_input=example, input=[ov.PartialShape([-1, c, -1, -1])])
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:

@@ -122,6 +122,7 @@ def score(preds: list[np.ndarray], truths: list[np.ndarray], gray_psnr: list[flo
 def evaluate(
     data: str | Path,
     models: list[str] | None = None,
+    *,
     limit: int | None = None,
     seed: int = 0,
     render_size: int | None = None,
@@ -132,7 +133,9 @@ def evaluate(
 ) -> dict:
     """Score every model (default: all shipped) and the gray baseline; write metrics.json/csv and a grid.
 
-    ``decoding`` (e.g. ``temperature``) overrides the model cards' defaults for every model.
+    ``decoding`` (e.g. ``temperature``) overrides the model cards' values for every model whose family
+    declares it; the others keep their card's, and ``notes`` in the result say so. A knob that no model
+    evaluated declares is an error.
     """
     from rich.progress import Progress
 
@@ -140,6 +143,8 @@ def evaluate(
 
     names = models or list(shipped_models())
     ms = [load_model(n, engine=engine) for n in names]  # fail on a bad name before the long work
+    decoding = {k: v for k, v in decoding.items() if v is not None}
+    per_model, notes = applicable_decoding(names, ms, decoding)
     truth, n_gray, n_bad = load_truth(data, limit, seed)
     if not truth:
         raise ChromatizeError(f"{data}: no colour images to evaluate")
@@ -151,13 +156,13 @@ def evaluate(
     gray_psnr = rows[GRAY]["psnr_per_image"]
     samples[GRAY] = [grays[i] for i in pick]
     with Progress(disable=not progress, transient=True) as bar:
-        for name, m in zip(names, ms):
+        for name, m, opts in zip(names, ms, per_model):
             task = bar.add_task(f"evaluating {name}", total=len(truth))
             t0 = time.perf_counter()
             preds = []
             for k in range(0, len(truth), 64):
                 preds += colorize_many(
-                    [t for _, t in truth[k : k + 64]], m, render_size=render_size, batch_size=64, **decoding
+                    [t for _, t in truth[k : k + 64]], m, render_size=render_size, batch_size=64, **opts
                 )
                 bar.update(task, advance=len(truth[k : k + 64]))
             secs = time.perf_counter() - t0
@@ -165,7 +170,7 @@ def evaluate(
                 **score([np.asarray(p.convert("RGB")) for p in preds], truths, gray_psnr),
                 "images_per_s": len(truth) / secs,
                 "engine": m.engine,
-                "decoding": m.check_decoding(decoding),
+                "decoding": opts,
                 "render_size": render_size or m.render_size,
             }
             samples[name] = [preds[i] for i in pick]
@@ -177,11 +182,28 @@ def evaluate(
         "limit": limit,
         "seed": seed,
         "render_size": render_size,
+        "notes": notes,
         "models": rows,
     }
     if out is not None:
         write_outputs({**result, "_truth_images": truths}, samples, Path(out))
     return result
+
+
+def applicable_decoding(names: list[str], ms: list, decoding: dict) -> tuple[list[dict], list[str]]:
+    """Per model, its complete decoding values with the ``decoding`` overrides its family declares; and
+    a note for each model a knob was not applied to. A knob no model declares raises ChromatizeError."""
+    per, notes = [], []
+    for name, m in zip(names, ms):
+        mine = {k: v for k, v in decoding.items() if k in m.family.decoding}
+        per.append(m.decoding_for(mine))
+        skipped = sorted(set(decoding) - set(mine))
+        if skipped:
+            notes.append(f"{name} ({m.card.family}) has no {', '.join(skipped)}: evaluated with its card's decoding")
+    unused = [k for k in decoding if not any(k in m.family.decoding for m in ms)]
+    if unused:
+        raise ChromatizeError(f"no model evaluated takes the decoding option {unused[0]!r}")
+    return per, notes
 
 
 # metric keys (metrics.json/csv, in this order) and their short column heads in the HTML report

@@ -1,7 +1,8 @@
 """Tune a model's inference defaults (decoding options, render size) on a carved validation split.
 
 Never tune on held-out sets: pass a prepared folder (its ``val`` split is carved from the training data).
-The chosen values are written into the model card, the one home of every default.
+The chosen values are written into the model card, the home of a trained model's chosen values (the
+family's spec declares the knobs, their ranges and their untrained defaults).
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ def tune(
     model: str | Path,
     data: list[str],
     grid: dict[str, list[Any]],
-    render_sizes: list[int],
+    render_sizes: list[int] | None = None,
+    *,
     limit: int | None = 1000,
     progress: bool = False,
     flips: tuple[bool, ...] = (False,),
 ) -> tuple[list[dict], dict]:
     """Score every combination of ``grid`` (decoding options) x ``render_sizes`` x ``flips`` (mirror
-    averaging off/on) on the val splits of ``data`` (prepared folders); returns (rows, chosen row)."""
+    averaging off/on) on the val splits of ``data`` (prepared folders); returns (rows, chosen row).
+
+    ``grid`` values are checked by the model family's spec (strings are converted); a knob not in the
+    grid keeps the card's value; ``render_sizes`` None: the card's."""
     from rich.progress import Progress
 
     from ..data.datasets import is_prepared
@@ -56,7 +61,8 @@ def tune(
     if bad:
         raise ChromatizeError(f"{bad[0]}: tune on a prepared folder (its val split is carved from training data)")
     m = load_model(model)
-    m.check_decoding({k: v[0] for k, v in grid.items()})  # options the family lacks fail here
+    grid = {k: [m.decoding_for({k: v})[k] for v in vals] for k, vals in grid.items()}  # checked once, here
+    render_sizes = [m.render_size_for(r) for r in (render_sizes or [None])]
     truth = []
     for d in data:
         t, _, _ = load_truth(d, None if limit is None else max(1, limit // len(data)), 0)
@@ -70,7 +76,7 @@ def tune(
         for rs, fl in itertools.product(render_sizes, flips):
             preds: list[list[np.ndarray]] = [[] for _ in combos]
             for _, im in truth:  # the network runs once per image, render size and flip; decodings are views
-                view = analyse(im, m, render_size=rs, flip=fl)
+                view = analyse(im, m, render_size=rs, flip=fl)  # the card's values; combos override them
                 for k, opts in enumerate(combos):
                     preds[k].append(np.asarray(view.image(**opts).convert("RGB")))
                 bar.advance(task)
@@ -78,6 +84,7 @@ def tune(
                 r = score(pr, truths, g["psnr_per_image"])
                 rows.append(
                     {
+                        **m.defaults,
                         **opts,
                         "render_size": rs,
                         "flip_average": fl,

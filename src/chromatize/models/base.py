@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ChromatizeError
+from .netinput import NetInput, pad_to
 
-if TYPE_CHECKING:
-    import lightning as L
+__all__ = [
+    "ChromaPrediction",
+    "DistributionPrediction",
+    "Family",
+    "NetInput",
+    "Option",
+    "Prediction",
+    "check_options",
+    "chroma_out",
+    "head_to_input",
+    "pad_to",
+]
 
 
 @dataclass(frozen=True)
@@ -67,16 +78,6 @@ def check_options(family: str, spec: dict[str, Option], given: dict[str, Any], w
     }
 
 
-def pad_to(x: torch.Tensor, stride: int) -> torch.Tensor:
-    """Pad ``[B,C,H,W]`` at the bottom/right to multiples of ``stride`` (reflect; replicate if too small)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % stride, (-w) % stride
-    if ph or pw:
-        mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x
-
-
 def head_to_input(t: torch.Tensor, l_n: torch.Tensor, head_stride: int) -> torch.Tensor:
     """Upsample a map at 1/``head_stride`` of the padded input (bilinear) to ``l_n``'s size, cropping the
     padding that `pad_to` added."""
@@ -87,13 +88,23 @@ def head_to_input(t: torch.Tensor, l_n: torch.Tensor, head_stride: int) -> torch
     return t[..., :h, :w]
 
 
+def chroma_out(net: nn.Module, inp: NetInput) -> torch.Tensor:
+    """A chroma network's output for ``inp`` (padded to its stride, cropped back): training's view."""
+    h, w = inp.size
+    return net.raw(inp.tensor(net.stride))[..., :h, :w]
+
+
 class Prediction:
-    """One network run on normalised L ``[B,1,h,w]``; chroma and extras are computed from it."""
+    """One network run on normalised L ``[B,1,h,w]``; chroma and extras are computed from it.
+
+    Decoding options arrive complete and checked (the card's values with the caller's overrides, see
+    `inference.Model.decoding_for`); predictions hold no defaults of their own.
+    """
 
     offers: ClassVar[frozenset[str]] = frozenset()
 
     def chroma(self, **decoding: Any) -> torch.Tensor:
-        """Chroma ``[B,2,h,w]`` (normalised units) with the given decoding options."""
+        """Chroma ``[B,2,h,w]`` (normalised units) with the given (complete, checked) decoding options."""
         raise NotImplementedError
 
     def confidence(self) -> torch.Tensor:
@@ -122,13 +133,33 @@ class DistributionPrediction(Prediction):
     ``to_full(map, l_n)`` (head resolution -> input resolution).
     """
 
-    offers = frozenset({"confidence", "alternatives"})
+    offers = frozenset({"confidence", "alternatives", "distribution"})
 
-    def __init__(self, net: nn.Module, logits: torch.Tensor, l_n: torch.Tensor, defaults: dict[str, Any]):
-        self.net, self.logits, self.l_n, self.defaults = net, logits.float(), l_n, defaults
+    def __init__(self, net: nn.Module, logits: torch.Tensor, l_n: torch.Tensor):
+        self.net, self.logits, self.l_n = net, logits.float(), l_n
 
-    def _opts(self, decoding: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-        d = {**self.defaults, **{k: v for k, v in decoding.items() if v is not None}}
+    def chroma_classes(self) -> torch.Tensor:
+        """The chroma ``[K,2]`` (normalised) of the classes the scores are over."""
+        return self.net.chroma_classes
+
+    def with_log_prior(self, log_prior: torch.Tensor, weight: float = 1.0) -> DistributionPrediction:
+        """The same run with ``weight`` x ``log_prior`` ``[K]`` added to every pixel's scores (a prior
+        over the classes, e.g. a reference photo's colour histogram)."""
+        shift = weight * log_prior.to(self.logits).view(1, -1, 1, 1)
+        return DistributionPrediction(self.net, self.logits + shift, self.l_n)
+
+    def top_colours(self, x: int, y: int, n: int = 5, **decoding: Any) -> list[tuple[torch.Tensor, float]]:
+        """The ``n`` likeliest classes at pixel (x, y) of the input: (chroma ``[2]``, probability)."""
+        t, adj = self._opts(decoding)
+        logp = self.net.adjusted(self.logits[:1], **adj)[0]
+        hs, ws = self.l_n.shape[-2] / logp.shape[-2], self.l_n.shape[-1] / logp.shape[-1]
+        col = logp[:, min(int(y / hs), logp.shape[-2] - 1), min(int(x / ws), logp.shape[-1] - 1)].exp()
+        p, k = col.topk(min(n, len(col)))
+        return [(self.chroma_classes()[i], float(q)) for i, q in zip(k, p)]
+
+    @staticmethod
+    def _opts(decoding: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        d = dict(decoding)
         return float(d.pop("temperature")), d
 
     def chroma(self, **decoding: Any) -> torch.Tensor:
@@ -156,7 +187,12 @@ class DistributionPrediction(Prediction):
 
 
 class Family:
-    """Base class: one subclass per model kind, registered in `registry`."""
+    """Base class: one subclass per model kind, registered in `registry`.
+
+    The three option specs are the only place a family's knobs, their ranges and their defaults are
+    declared; a trained model's chosen values live in its card. Front ends derive their options from
+    these specs (see `cli._knobs`), so a new knob needs no front-end edit.
+    """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
@@ -164,7 +200,7 @@ class Family:
     train_options: ClassVar[dict[str, Option]] = {}  # family-specific training options
     decoding: ClassVar[dict[str, Option]] = {}  # inference knobs (temperature, ...) with their defaults
     offers: ClassVar[frozenset[str]] = frozenset()  # extras of its predictions: confidence, alternatives
-    default_render_size: ClassVar[int] = 128
+    default_render_size: ClassVar[int] = 128  # a card without inference.render_size renders at this
     manual_optimization: ClassVar[bool] = False
 
     def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -180,27 +216,47 @@ class Family:
     def build(self, options: dict[str, Any]) -> nn.Module:
         raise NotImplementedError
 
-    def predict(
-        self, net: nn.Module, l_n: torch.Tensor, defaults: dict[str, Any], run=None, flip: bool = False
-    ) -> Prediction:
-        """Run the network on ``l_n``; ``defaults`` are the card's decoding values.
+    def inference_input(self, l_n: torch.Tensor, conditioning: dict[str, Any] | None = None) -> NetInput:
+        """The network input for normalised L ``[B,1,h,w]`` and a user's ``conditioning`` (none for the
+        shipped families: L alone)."""
+        if conditioning:
+            raise ChromatizeError(f"{self.name} takes no conditioning ({', '.join(sorted(conditioning))})")
+        return NetInput(l_n)
 
-        The network part is ``net.raw`` on L padded to a multiple of ``net.stride``; an engine may supply
-        ``run`` (padded L -> the same tensor) instead. Pre- and post-processing stay here, identical.
-        ``flip``: run it on the mirrored input too and average the two raw outputs (mirrored back).
-        """
-        x = pad_to(l_n, net.stride)
+    def training_input(self, l_n: torch.Tensor, ab_n: torch.Tensor, opts: dict[str, Any]) -> NetInput:
+        """The network input of a training batch (a conditioned family simulates its conditioning from
+        the truth ``ab_n`` here)."""
+        return NetInput(l_n)
+
+    def run(self, net: nn.Module, inp: NetInput, run=None, flip: bool = False) -> torch.Tensor:
+        """The network part: ``net.raw`` (or an engine's ``run``) on the padded input tensor; ``flip``:
+        averaged with the run on the mirrored input (mirrored back)."""
+        x = inp.tensor(net.stride)
         f = run if run is not None else net.raw
         raw = f(x).float()
         if flip:
             raw = (raw + f(x.flip(-1)).float().flip(-1)) / 2
+        return raw
+
+    def predict(self, net: nn.Module, inp: NetInput, run=None, flip: bool = False) -> Prediction:
+        """Run the network once on ``inp``; colour, confidence and alternatives are views of the result.
+
+        An engine may supply ``run`` (padded input tensor -> the same raw output as ``net.raw``);
+        pre- and post-processing stay here, identical for every engine.
+        """
+        raw = self.run(net, inp, run, flip)
         if not torch.isfinite(raw).all() or raw.abs().max() > 1e6:  # e.g. bit flips: huge or overflowing
             raise ChromatizeError(
                 "the network produced NaN or infinite (or absurdly large) values: its weights look damaged"
             )
-        return self.from_raw(net, raw, l_n, defaults)
+        return self.from_raw(net, raw, inp.l_n)
 
-    def from_raw(self, net: nn.Module, raw: torch.Tensor, l_n: torch.Tensor, defaults: dict[str, Any]) -> Prediction:
+    def chroma(self, net: nn.Module, inp: NetInput, decoding: dict[str, Any]) -> torch.Tensor:
+        """Chroma ``[B,2,h,w]`` of a batch with complete decoding values (a card's ``decoding``): what
+        validation, sample grids and training scripts show, decoded exactly as users get it."""
+        return self.from_raw(net, self.run(net, inp), inp.l_n).chroma(**decoding)
+
+    def from_raw(self, net: nn.Module, raw: torch.Tensor, l_n: torch.Tensor) -> Prediction:
         return ChromaPrediction(raw, l_n)
 
     # -- training
@@ -212,18 +268,22 @@ class Family:
         """Networks trained beside the model (a discriminator) and saved in checkpoints only."""
         return {}
 
-    def training_step(self, module: L.LightningModule, l_n: torch.Tensor, ab_n: torch.Tensor) -> dict[str, Any]:
-        """Losses for one batch; ``loss`` is optimised (automatic optimisation)."""
+    def training_step(
+        self, net: nn.Module, batch: tuple[NetInput, torch.Tensor], opts: dict[str, Any], aux: Any = None
+    ) -> dict[str, Any]:
+        """Losses for one batch ``(network input, true chroma)`` with training options ``opts``; ``loss``
+        is optimised (automatic optimisation). ``aux``: what a manually optimised family needs besides
+        the network (its extra modules, optimisers and backward; the Lightning module)."""
         raise NotImplementedError
 
-    def configure_optimizers(self, module: L.LightningModule) -> Any:
-        return None  # the Lightning module's default: AdamW over `param_groups`, warm-up and cosine decay
+    def configure_optimizers(self, module: Any) -> Any:
+        return None  # the default: AdamW over `param_groups`, warm-up and cosine decay
 
     def param_groups(self, net: nn.Module, opts: dict[str, Any]) -> list[dict[str, Any]]:
         """Parameter groups for the default optimiser (``lr_scale`` multiplies the learning rate)."""
         return [{"params": list(net.parameters()), "lr_scale": 1.0}]
 
-    def validation_logs(self, net: nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor) -> dict[str, torch.Tensor]:
+    def validation_logs(self, net: nn.Module, inp: NetInput, ab_n: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
     def curve_keys(self) -> list[str]:

@@ -28,7 +28,6 @@ class ClassificationUNet(PaddedNet):
     def __init__(self, k: int = 24, width: int = 32, head_stride: int = 2):
         super().__init__()
         w, self.k, self.head_stride = width, k, head_stride
-        self.temperature = 0.38  # decoding default of `forward`; the model card sets the shipped value
         self.inc = conv_bn_relu(1, w)  # one cheap full-size conv; the heavy ones run at 1/2 and below
         self.d1 = nn.Sequential(conv_bn_relu(w, 2 * w, 2), conv_bn_relu(2 * w, 2 * w))
         self.d2 = nn.Sequential(conv_bn_relu(2 * w, 4 * w, 2), conv_bn_relu(4 * w, 4 * w))
@@ -65,14 +64,19 @@ class ClassificationUNet(PaddedNet):
         """Log-probabilities over the palette."""
         return torch.log_softmax(logits.float(), 1)
 
-    def decode(self, logp: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    def decode(self, logp: torch.Tensor, temperature: float) -> torch.Tensor:
         """Annealed-mean chroma ``[B,2,h,w]`` from log-probabilities (or logits) at any resolution."""
-        t = self.temperature if temperature is None else temperature
+        t = temperature
         if t <= 1e-3:
             idx = logp.argmax(1)
             return self.palette[idx].permute(0, 3, 1, 2)
         p = torch.softmax(logp / t, dim=1)
         return torch.einsum("bkhw,kc->bchw", p, self.palette)
+
+    @property
+    def chroma_classes(self) -> torch.Tensor:
+        """Chroma ``[K,2]`` (normalised) of the classes the head scores."""
+        return self.palette
 
     def to_full(self, t: torch.Tensor, l_n: torch.Tensor) -> torch.Tensor:
         """Upsample a head-resolution map to the input's size (cropping the padding)."""
@@ -81,9 +85,9 @@ class ClassificationUNet(PaddedNet):
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
 
-    def forward(self, l_n: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        """Chroma ``[B,2,H,W]``: decode at the head's resolution (cheap), then upsample."""
-        return self.to_full(self.decode(self.logits(l_n), temperature), l_n)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw output (class scores); chroma comes from the family's decoding with a card's values."""
+        return self.logits(x)
 
 
 class ClassificationFamily(Family):
@@ -104,8 +108,8 @@ class ClassificationFamily(Family):
     def build(self, options: dict[str, Any]) -> nn.Module:
         return ClassificationUNet(**self.check_options(options))
 
-    def from_raw(self, net, raw, l_n, defaults):
-        return DistributionPrediction(net, raw, l_n, self.check_decoding(defaults))
+    def from_raw(self, net, raw, l_n):
+        return DistributionPrediction(net, raw, l_n)
 
     def init_training(self, net, train_images, space, opts, run) -> None:
         rgb = train_images(opts["palette_images"])
@@ -117,14 +121,15 @@ class ClassificationFamily(Family):
     def class_weights(self, net, opts) -> torch.Tensor:
         return rebalance_weights(net.prior) if opts["rebalance"] else torch.ones_like(net.prior)
 
-    def training_step(self, module, l_n, ab_n):
-        net = module.net
-        logits = net.logits(l_n)
+    def training_step(self, net, batch, opts, aux=None):
+        inp, ab_n = batch
+        logits = net.raw(inp.tensor(net.stride))
         s = net.head_stride
+        ab_n = pad_to(ab_n, net.stride)
         target = quantize(F.avg_pool2d(ab_n, s) if s > 1 else ab_n, net.palette)
-        weights = self.class_weights(net, module.train_opts).to(logits.device)
+        weights = self.class_weights(net, opts).to(logits.device)
         return {"loss": F.cross_entropy(logits.float(), target, weight=weights)}
 
-    def validation_logs(self, net, l_n, ab_n):
-        logits = net.to_full(net.logits(l_n).float(), l_n)
+    def validation_logs(self, net, inp, ab_n):
+        logits = net.to_full(net.raw(inp.tensor(net.stride)).float(), inp.l_n)
         return {"val_pixel_acc": (logits.argmax(1) == quantize(ab_n, net.palette)).float().mean()}

@@ -80,7 +80,6 @@ class EfficientNetUNet(nn.Module):
         self.register_buffer("centres", bin_grid(bins))
         self.register_buffer("log_prior", torch.full((self.k,), -float(torch.log(torch.tensor(float(self.k))))))
         self.register_buffer("allowed", torch.ones(self.k, dtype=torch.bool))
-        self.temperature, self.rebalance = 0.4, 0.5  # decoding defaults; the model card overrides them
 
     def set_prior(self, freq: torch.Tensor, mix: float = 0.5) -> None:
         """Install training bin frequencies ``[K]``: log of the smoothed prior (1-mix) p + mix/K used by
@@ -108,28 +107,32 @@ class EfficientNetUNet(nn.Module):
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
 
-    def adjusted(self, logits: torch.Tensor, rebalance: float | None = None) -> torch.Tensor:
+    def adjusted(self, logits: torch.Tensor, rebalance: float) -> torch.Tensor:
         """Log-probabilities after logit adjustment (``rebalance`` = 0: the model's own distribution)."""
-        r = self.rebalance if rebalance is None else rebalance
-        z = logits.float() - r * self.log_prior.view(1, -1, 1, 1)
+        z = logits.float() - rebalance * self.log_prior.view(1, -1, 1, 1)
         z = z.masked_fill(~self.allowed.view(1, -1, 1, 1), float("-inf"))
         return torch.log_softmax(z, 1)
 
-    def decode(self, logp: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    def decode(self, logp: torch.Tensor, temperature: float) -> torch.Tensor:
         """Annealed-mean chroma ``[B,2,h,w]`` from log-probabilities."""
-        t = self.temperature if temperature is None else temperature
+        t = temperature
         if t <= 1e-3:
             return self.centres[logp.argmax(1)].permute(0, 3, 1, 2)
         p = torch.softmax(logp / t, 1)
         return torch.einsum("bkhw,kc->bchw", p, self.centres)
 
+    @property
+    def chroma_classes(self) -> torch.Tensor:
+        """Chroma ``[K,2]`` (normalised) of the classes the head scores."""
+        return self.centres
+
     def to_full(self, t: torch.Tensor, l_n: torch.Tensor) -> torch.Tensor:
         """Upsample a head-resolution map to the input's size (cropping the padding)."""
         return head_to_input(t, l_n, self.head_stride)
 
-    def forward(self, l_n: torch.Tensor, temperature: float | None = None, rebalance: float | None = None):
-        """Chroma ``[B,2,H,W]`` with the decoding defaults (or those given)."""
-        return self.to_full(self.decode(self.adjusted(self.logits(l_n), rebalance), temperature), l_n)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw output (bin scores); chroma comes from the family's decoding with a card's values."""
+        return self.logits(x)
 
 
 class EfficientNetUNetFamily(Family):
@@ -164,8 +167,8 @@ class EfficientNetUNetFamily(Family):
     def build(self, options: dict[str, Any]) -> nn.Module:
         return EfficientNetUNet(**self.check_options(options))
 
-    def from_raw(self, net, raw, l_n, defaults):
-        return DistributionPrediction(net, raw, l_n, self.check_decoding(defaults))
+    def from_raw(self, net, raw, l_n):
+        return DistributionPrediction(net, raw, l_n)
 
     def init_training(self, net, train_images, space, opts, run) -> None:
         if opts["pretrained"]:
@@ -182,15 +185,15 @@ class EfficientNetUNetFamily(Family):
         rest = [p for p in net.parameters() if id(p) not in ids]
         return [{"params": enc, "lr_scale": opts["encoder_lr"]}, {"params": rest, "lr_scale": 1.0}]
 
-    def training_step(self, module, l_n, ab_n):
+    def training_step(self, net, batch, opts, aux=None):
         """Cross-entropy against the soft targets; with ``chroma_weight`` > 0 plus that weight times the
         squared error of the distribution's mean chroma (the annealed mean at T = 1, no adjustment)."""
-        net = module.net
-        logits = net.logits(l_n)
-        target = F.avg_pool2d(ab_n, net.head_stride).float()
+        inp, ab_n = batch
+        logits = net.raw(inp.tensor(net.stride))
+        target = F.avg_pool2d(pad_to(ab_n, net.stride), net.head_stride).float()
         logp = torch.log_softmax(logits.float(), 1)
         ce = soft_cross_entropy(logp, target, net.bins)
-        lam = float(getattr(module, "train_opts", {}).get("chroma_weight", 0.0))
+        lam = float(opts.get("chroma_weight", 0.0))
         if not lam:
             return {"loss": ce}
         mse = F.mse_loss(net.decode(logp, 1.0), target)

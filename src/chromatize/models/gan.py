@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Family, Option
+from .base import Family, Option, chroma_out
 from .blocks import PaddedNet, conv_bn_relu, up_bn_relu
 
 
@@ -130,10 +130,14 @@ class GANFamily(Family):
         d = torch.optim.Adam(module.disc.parameters(), lr=lr, betas=(0.5, 0.999))
         return [g, d]
 
-    def training_step(self, module, l_n, ab_n):
-        """pix2pix: discriminator BCE on (real, fake), then generator BCE(D(fake), real) + lambda * L1."""
+    def training_step(self, net, batch, opts, aux=None):
+        """pix2pix: discriminator BCE on (real, fake), then generator BCE(D(fake), real) + lambda * L1.
+        ``aux`` (the Lightning module) holds the discriminator, both optimisers and the backward."""
+        module = aux
+        inp, ab_n = batch
+        l_n = inp.l_n
         opt_g, opt_d = module.optimizers()
-        fake = module.net(l_n)
+        fake = chroma_out(net, inp)
         d_real, d_fake = module.disc(l_n, ab_n), module.disc(l_n, fake.detach())
         loss_d = discriminator_loss(d_real, d_fake)
         opt_d.zero_grad()
@@ -142,7 +146,7 @@ class GANFamily(Family):
         d_gen = module.disc(l_n, fake)
         adv = adversarial_loss(d_gen)
         l1 = F.l1_loss(fake, ab_n)
-        loss_g = adv + module.train_opts["l1_lambda"] * l1
+        loss_g = adv + opts["l1_lambda"] * l1
         opt_g.zero_grad()
         module.manual_backward(loss_g)
         opt_g.step()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Family, Option
+from .base import Family, Option, chroma_out
 from .blocks import PaddedNet, conv_bn_relu
 
 PIXEL_LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
@@ -54,5 +54,6 @@ class RegressionFamily(Family):
     def build(self, options: dict[str, Any]) -> nn.Module:
         return RegressionNet(**self.check_options(options))
 
-    def training_step(self, module, l_n, ab_n):
-        return {"loss": PIXEL_LOSSES[module.train_opts["loss"]](module.net(l_n).float(), ab_n)}
+    def training_step(self, net, batch, opts, aux=None):
+        inp, ab_n = batch
+        return {"loss": PIXEL_LOSSES[opts["loss"]](chroma_out(net, inp).float(), ab_n)}

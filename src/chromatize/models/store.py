@@ -14,7 +14,8 @@ from ..errors import ChromatizeError
 from .card import ModelCard
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
-KEEP_FP32 = ("palette", "centres", "log_prior", "prior")  # decoding tables stay exact
+# decoding tables: kept in fp32 when weights are halved, and never blended when weights are averaged
+DECODING_TABLES = ("palette", "centres", "log_prior", "prior")
 
 
 def save_model_dir(net: nn.Module, card: ModelCard | dict, out: str | Path, half: bool = False) -> Path:
@@ -26,10 +27,12 @@ def save_model_dir(net: nn.Module, card: ModelCard | dict, out: str | Path, half
     card = ModelCard.from_dict(card) if isinstance(card, dict) else card.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: (v.half() if half and v.is_floating_point() and not k.endswith(KEEP_FP32) else v).contiguous().cpu()
-        for k, v in net.state_dict().items()
-    }
+
+    def keep(k: str, v: torch.Tensor) -> torch.Tensor:
+        halve = half and v.is_floating_point() and k.split(".")[-1] not in DECODING_TABLES
+        return (v.half() if halve else v).contiguous().cpu()
+
+    state = {k: keep(k, v) for k, v in net.state_dict().items()}
     atomic_write(out / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"family": card.family}))
     card.write(out / CONFIG)
     return out

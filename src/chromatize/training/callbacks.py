@@ -29,10 +29,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
-def sample_grid(net: torch.nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor, space: str, scale: int = 2) -> Image.Image:
-    """Rows of gray | predicted | truth for a batch of validation images."""
+def sample_grid(module, l_n: torch.Tensor, ab_n: torch.Tensor, scale: int = 2) -> Image.Image:
+    """Rows of gray | predicted | truth for a batch of validation images, decoded by the family with the
+    card's values (what users get)."""
+    space = module.space
+    inp = module.family.training_input(l_n, ab_n, module.train_opts)
     with torch.no_grad():
-        pred = net(l_n).float()
+        pred = module.family.chroma(module.net, inp, module.card.decoding).float()
     gray = color.lc_to_rgb(l_n, torch.zeros_like(ab_n), space)
     cols = [gray, color.lc_to_rgb(l_n, pred, space), color.lc_to_rgb(l_n, ab_n, space)]
     rows = [torch.cat([c[i] for c in cols], dim=2) for i in range(len(l_n))]
@@ -73,7 +76,7 @@ class SampleGrid(L.Callback):
         ab_n = torch.stack([b for _, b in items]).to(module.device)
         was = module.net.training
         module.net.eval()
-        img = sample_grid(module.net, l_n, ab_n, module.space)
+        img = sample_grid(module, l_n, ab_n)
         module.net.train(was)
         path = self.out / "samples" / f"epoch_{trainer.current_epoch:03d}.png"
         atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -10,25 +9,8 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from .. import color
 from ..models.card import ModelCard
-
-
-def psnr_rgb(l_n: torch.Tensor, pred: torch.Tensor, true: torch.Tensor, space: str) -> torch.Tensor:
-    """Mean per-image PSNR (dB) between RGB from (L, pred) and from (L, true), on [0,1]."""
-    a, b = color.lc_to_rgb(l_n, pred.float(), space), color.lc_to_rgb(l_n, true.float(), space)
-    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return (10 * torch.log10(1.0 / mse)).mean()
-
-
-def warmup_cosine(step: int, total: int, warmup: float = 0.05, floor: float = 0.02) -> float:
-    """LR factor: linear warm-up, then cosine to ``floor``; recomputed from ``total`` so a resumed run
-    may be given a longer budget."""
-    w = max(int(total * warmup), 1)
-    if step < w:
-        return (step + 1) / w
-    p = min((step - w) / max(total - w, 1), 1.0)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+from .stage import psnr_rgb, warmup_cosine
 
 
 class FamilyModule(L.LightningModule):
@@ -55,28 +37,27 @@ class FamilyModule(L.LightningModule):
 
     def _inputs(self, batch):
         l_n, ab_n = batch
-        if self.channels_last:
-            l_n = l_n.contiguous(memory_format=torch.channels_last)
-        return l_n, ab_n
+        inp = self.family.training_input(l_n, ab_n, self.train_opts)
+        return (inp.channels_last() if self.channels_last else inp), ab_n
 
     def training_step(self, batch, idx):
-        l_n, ab_n = self._inputs(batch)
-        logs = self.family.training_step(self, l_n, ab_n)
+        inp, ab_n = self._inputs(batch)
+        logs = self.family.training_step(self.net, (inp, ab_n), self.train_opts, aux=self)
         logs = {("train_loss" if k == "loss" else k): v for k, v in logs.items()}
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=True)
         now = time.perf_counter()
         if self._t is not None:
-            self.log("img_s", len(l_n) / max(now - self._t, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
+            self.log("img_s", len(inp) / max(now - self._t, 1e-9), prog_bar=True, on_step=True, on_epoch=False)
         self._t = now
         return logs["train_loss"]
 
     def validation_step(self, batch, idx):
-        l_n, ab_n = self._inputs(batch)
-        pred = self.net(l_n).float()
+        inp, ab_n = self._inputs(batch)
+        pred = self.family.chroma(self.net, inp, self.card.decoding).float()
         logs = {
             "val_l1": F.l1_loss(pred, ab_n),
-            "val_psnr": psnr_rgb(l_n, pred, ab_n, self.space),
-            **self.family.validation_logs(self.net, l_n, ab_n),
+            "val_psnr": psnr_rgb(inp.l_n, pred, ab_n, self.space),
+            **self.family.validation_logs(self.net, inp, ab_n),
         }
         self.log_dict(logs, prog_bar=True, sync_dist=True)
 
@@ -91,5 +72,5 @@ class FamilyModule(L.LightningModule):
         ]
         opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-4)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine((s + 1) / total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

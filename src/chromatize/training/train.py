@@ -25,6 +25,7 @@ from ..imageio import atomic_write_text
 from ..models.card import ModelCard
 from ..models.registry import get_family
 from ..models.store import load_model_dir, save_model_dir
+from .stage import with_stage
 
 GENERIC = {
     "lr": 1e-3,
@@ -268,7 +269,6 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
     if trainer.global_rank == 0:
         figures = {k[4:]: round(float(v), 5) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
         steps = trainer.global_step // per_batch
-        stages = list(init_card.training.get("stages", [])) if init_card else []
         opts = {k: v for k, v in t.items() if k not in ("init",)}
         stage = {
             "data": describe_data(roots),
@@ -278,7 +278,8 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
             "options": opts,
             "init": Path(t["init"]).name if t["init"] else None,
         }
-        card.training = {"stages": stages + [stage]}
+        card.training = {"stages": list(init_card.training.get("stages", [])) if init_card else []}
+        card = with_stage(card, stage)
         card.metrics = {"carved_val": {**figures, "images": len(dm.val_set)}}
         save_model_dir(module.net.float(), card, run)
         rows = read_metrics(run)

@@ -11,10 +11,12 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import _die, app
+from ._knobs import KnobCommand, given_knobs
 
 
-@app.command()
+@app.command(cls=KnobCommand)
 def colorize(
+    ctx: typer.Context,
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders (recursive) or globs.")] = None,
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Output folder (sub-folders of folder inputs mirrored).")
@@ -23,18 +25,10 @@ def colorize(
         bool, typer.Option(help="Add the bundled example photo (an 1880s print) to the inputs.")
     ] = False,
     model: Annotated[
-        Optional[str], typer.Option(help="Shipped model name or model folder (default: the default).")
+        Optional[str], typer.Option(help="Shipped model name or model folder (default: the shipped default model).")
     ] = None,
     render_size: Annotated[
-        Optional[int], typer.Option(help="Longer side the network sees (default: the model's).")
-    ] = None,
-    temperature: Annotated[
-        Optional[float],
-        typer.Option(help="Vividness of distribution models: 0 = mode, 1 = mean (default: the model card's)."),
-    ] = None,
-    rebalance: Annotated[
-        Optional[float],
-        typer.Option(help="efficientnet_unet: pull towards rare colours, 0 = none, 1 = full (default: the card's)."),
+        Optional[int], typer.Option(help="Longer side the network sees (default: the model card's).")
     ] = None,
     flip: Annotated[
         Optional[bool],
@@ -60,6 +54,9 @@ def colorize(
 ) -> None:
     """Colour grayscale photos; never touches the inputs, skips finished outputs.
 
+    Decoding knobs (--temperature, ...) apply to models whose family declares them; `chromatize models
+    --families` lists each family's. Defaults come from the model card.
+
     Example: chromatize colorize scans/ old.jpg -o coloured/ --model classification
     Example: chromatize colorize --example -o out/
     """
@@ -80,7 +77,7 @@ def colorize(
         out,
         model=model,
         render_size=render_size,
-        decoding={"temperature": temperature, "rebalance": rebalance},
+        decoding=given_knobs(ctx),
         fmt=format,
         device=device,
         batch_size=batch_size,
