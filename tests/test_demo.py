@@ -338,3 +338,64 @@ def test_hostile_clients_cannot_starve_or_grow_the_server(server, model_dir, gra
     (ARTIFACTS).mkdir(exist_ok=True)
     (ARTIFACTS / "hostile.txt").write_text(f"requests=200 threads=8 rss_growth_mib={growth:.1f}\n")
     assert growth < 150
+
+
+def test_api_colours_with_hints(server, model_dir, tmp_path):
+    from gradio_client import Client, handle_file
+
+    a = np.full((60, 90), 80, np.uint8)
+    a[:, 45:] = 190
+    Image.fromarray(a).save(tmp_path / "two.png")
+    client = Client(server[0], verbose=False)
+    plain, msg = client.predict(handle_file(str(tmp_path / "two.png")), str(model_dir), "", api_name="/colorize_hints")
+    assert msg == ""
+    hints = '{"points": [{"x": 10, "y": 30, "colour": "#1040c0"}]}'
+    blue, msg = client.predict(
+        handle_file(str(tmp_path / "two.png")), str(model_dir), hints, api_name="/colorize_hints"
+    )
+    assert msg == ""
+    from chromatize.metrics import lab_ab
+
+    left = [lab_ab(np.asarray(Image.open(p).convert("RGB")))[:, :40].reshape(-1, 2).mean(0) for p in (plain, blue)]
+    assert left[1][1] < left[0][1] - 5  # b* fell: the left region turned blue
+    out, msg = client.predict(
+        handle_file(str(tmp_path / "two.png")),
+        str(model_dir),
+        '{"points": [{"x": 500, "y": 3, "colour": "red"}]}',
+        api_name="/colorize_hints",
+    )
+    assert out is None and "outside the 90x60 image" in msg
+
+
+@pytest.mark.browser
+def test_browser_click_places_a_point_and_recolours(server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from chromatize.metrics import lab_ab
+
+    a = np.full((100, 150), 80, np.uint8)
+    a[:, 75:] = 190
+    Image.fromarray(a).save(tmp_path / "two.png")
+    url, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_role("tab", name="Colour hints").click()
+        page.locator("#hint-photo input[type=file]").set_input_files(str(tmp_path / "two.png"))
+        page.locator("#hint-message").get_by_text("Click the photo").wait_for(timeout=60_000)
+        pic = page.locator("#hint-picture img").first
+        before = pic.get_attribute("src")
+        box = pic.bounding_box()
+        pic.click(position={"x": box["width"] * 0.2, "y": box["height"] * 0.5})  # the left region
+        page.locator("#hint-message").get_by_text("Point 1 at").wait_for(timeout=60_000)
+        page.wait_for_function("s => document.querySelector('#hint-picture img').src != s", arg=before, timeout=60_000)
+        after = pic.get_attribute("src")
+        imgs = [Image.open(io.BytesIO(page.request.get(s).body())).convert("RGB") for s in (before, after)]
+        page.screenshot(path=str(ARTIFACTS / "demo_hints.png"), full_page=True)
+        browser.close()
+    ab = [lab_ab(np.asarray(im))[:, 5:65].reshape(-1, 2).mean(0) for im in imgs]
+    target = lab_ab(np.array([[[0x1F, 0x4F, 0xA0]]], np.uint8))[0, 0]  # the colour picker's start: #1f4fa0
+    assert np.linalg.norm(ab[1] - target) < 0.5 * np.linalg.norm(ab[0] - target)  # the region turned blue

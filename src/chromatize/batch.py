@@ -166,6 +166,21 @@ class Settings:
     confidence: bool
     max_pixels: int
     flip: bool | None = None  # mirror averaging (None: the model card's)
+    hints: dict | None = None  # per-input hint points: {input name or path or "*": {"points": [...]}}
+    scribble: str | None = None  # a scribble PNG for every input (path)
+    reference: str | None = None  # a reference photo for every input (path)
+
+    def hints_for(self, src: Path):
+        """The `HintSet` of one input (points from the table, the scribble and reference), or None."""
+        from .hints import HintSet, hints_for, load_reference, load_scribble
+
+        table = {k: HintSet(list(v.get("points", []))) for k, v in (self.hints or {}).items()}
+        hs = hints_for(table, src) or HintSet()
+        if self.scribble:
+            hs.scribble = load_scribble(self.scribble)
+        if self.reference:
+            hs.reference = load_reference(self.reference)
+        return hs if hs else None
 
 
 class BatchWorker:
@@ -194,32 +209,34 @@ class BatchWorker:
             return Outcome(str(j.src), None, "failed", _one_line(e), time.perf_counter() - t0), None
         return None, (img, time.perf_counter() - t0)
 
-    def _colour(self, imgs: list) -> list:
+    def _colour(self, imgs: list, srcs: list[Path]) -> list:
         """Results (image, confidence or None) or the exception, per image; a group that fails is retried
-        one image at a time so a bad file cannot take its neighbours down."""
+        one image at a time so a bad file cannot take its neighbours down. Inputs with hints go one by
+        one (the network runs once; the hints steer its result)."""
         from .inference import _analyse, _colorize_prepared, prepare_input
 
         st = self.settings
 
-        def single(img):
+        def single(img, src):
             try:
+                hints = st.hints_for(src) if (st.hints or st.scribble or st.reference) else None
                 p = prepare_input(img)
-                if st.confidence:
+                if st.confidence or hints:
                     v = _analyse(self.m, p, st.decoding, st.render_size, st.flip)
-                    return v.image(), v.confidence()
+                    return v.image(hints=hints), (v.confidence() if st.confidence else None)
                 (out,) = _colorize_prepared(self.m, [p], st.decoding, st.render_size, st.flip, 1)
                 return out, None
             except Exception as e:  # noqa: BLE001
                 return e
 
-        if st.confidence or len(imgs) == 1:
-            return [single(i) for i in imgs]
+        if st.confidence or st.hints or st.scribble or st.reference or len(imgs) == 1:
+            return [single(i, s) for i, s in zip(imgs, srcs)]
         try:
             prepared = [prepare_input(i) for i in imgs]
             outs = _colorize_prepared(self.m, prepared, st.decoding, st.render_size, st.flip, st.batch_size)
             return [(o, None) for o in outs]
         except Exception:  # noqa: BLE001
-            return [single(i) for i in imgs]
+            return [single(i, s) for i, s in zip(imgs, srcs)]
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
         """Colour ``jobs`` (one chunk) and write the outputs; one outcome per job, in order."""
@@ -232,7 +249,7 @@ class BatchWorker:
             else:
                 loaded.append((n, j, *got))
         t1 = time.perf_counter()
-        coloured = self._colour([img for _, _, img, _ in loaded]) if loaded else []
+        coloured = self._colour([img for _, _, img, _ in loaded], [j.src for _, j, _, _ in loaded]) if loaded else []
         share = (time.perf_counter() - t1) / max(len(loaded), 1)
         for (n, j, img, secs), res in zip(loaded, coloured):
             t2 = time.perf_counter()
@@ -247,6 +264,24 @@ class BatchWorker:
             except Exception as e:  # noqa: BLE001 - reading, colouring, metadata or writing: this file's failure
                 results[n] = Outcome(str(j.src), None, "failed", _one_line(e), secs + share)
         return [results[n] for n in range(len(jobs))]
+
+
+def check_hint_options(m, hints: dict | None, scribble: str | None, reference: str | None) -> None:
+    """Hints that cannot work fail before any file is read: bad points, an unreadable scribble or reference,
+    a reference for a model without a colour distribution."""
+    from .hints import HintSet, load_reference, load_scribble
+
+    for name, entry in (hints or {}).items():
+        try:
+            HintSet(list(entry.get("points", [])))
+        except ChromatizeError as e:
+            raise ChromatizeError(f"hints for {name}: {e}") from None
+    if scribble:
+        load_scribble(scribble)
+    if reference:
+        load_reference(reference)
+        if "confidence" not in m.family.offers:
+            raise ChromatizeError(f"--reference: the {m.card.family} model has no colour distribution to steer")
 
 
 def run_batch(
@@ -267,11 +302,16 @@ def run_batch(
     engine: str = "torch",
     execute: Callable[[list[Job], dict], Iterator[Outcome]] | None = None,
     flip: bool | None = None,
+    hints: dict | None = None,
+    scribble: str | None = None,
+    reference: str | None = None,
 ) -> tuple[int, int, int]:
     """Colorize every input; returns (done, skipped, failed). Bad files are reported, the rest continue.
 
     ``execute(jobs, spec)``: colour the jobs elsewhere (e.g. `cluster.run_on_cluster`), yielding outcomes;
     ``spec`` holds what a worker needs to load the same model with the same options.
+    ``hints``: per-input hint points (`hints.read_hints_file`'s table as plain dicts); ``scribble`` and
+    ``reference``: paths applied to every input (checked here, before any work).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -281,6 +321,7 @@ def run_batch(
     check_batch_options(fmt, batch_size, max_pixels)
     m = load_model(model, device=device, engine=engine)
     decoding, render_size = m.decoding_for(decoding or {}), m.render_size_for(render_size)
+    check_hint_options(m, hints, scribble, reference)
     if confidence and "confidence" not in m.family.offers:
         raise ChromatizeError(f"--confidence: the {m.card.family} model gives no confidence map")
     jobs, bad, notes = expand_inputs(inputs, out, fmt)
@@ -313,7 +354,19 @@ def run_batch(
         columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=con, disable=not progress, transient=True) as bar:
             task = bar.add_task("", total=len(jobs))
-            settings = Settings(decoding, render_size, fmt, batch_size, overwrite, confidence, max_pixels, flip)
+            settings = Settings(
+                decoding,
+                render_size,
+                fmt,
+                batch_size,
+                overwrite,
+                confidence,
+                max_pixels,
+                flip,
+                hints,
+                scribble,
+                reference,
+            )
             if execute is not None:
                 spec = {"model": str(m.name), "device": device, "engine": engine, "settings": asdict(settings)}
                 for o in execute(jobs, spec):

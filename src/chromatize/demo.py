@@ -18,7 +18,9 @@ import numpy as np
 from PIL import Image
 
 from . import inference
+from .demo_hints import build_tab
 from .errors import ChromatizeError
+from .hints import HintSet
 from .imageio import check_writable, open_image, save_image
 
 MAX_UPLOAD_MB = 25
@@ -116,7 +118,7 @@ def parse_options(text: str | dict | None) -> dict:
     except json.JSONDecodeError:
         d = None
     if not isinstance(d, dict):
-        raise BadRequest('options must be a JSON object such as {"temperature": 0.4}')
+        raise BadRequest('give a JSON object such as {"temperature": 0.4}')
     return d
 
 
@@ -196,6 +198,30 @@ class DemoServer:
         except ChromatizeError as e:
             return None, [], None, [], _msg(e)
 
+    @staticmethod
+    def load(path: str | None) -> Image.Image:
+        return _load(path)
+
+    @staticmethod
+    def message(e: Exception) -> str:
+        return _msg(e)
+
+    def colorize_with_hints(self, path: str | None, model: str | None = None, hints: str | None = None):
+        """API: one image and its hints as JSON (``{"points": [...]}`` or a whole hints file) -> (colour
+        PNG, message)."""
+        try:
+            m = self.model(model)
+            d = parse_options(hints)
+            if "images" in d:
+                d = next(iter(d["images"].values()), {}) if isinstance(d["images"], dict) else None
+            if not isinstance(d, dict) or set(d) - {"points"}:
+                raise BadRequest('hints must be JSON such as {"points": [{"x": 10, "y": 20, "colour": "#1f4fa0"}]}')
+            hs = HintSet(list(d.get("points", [])))
+            img = _load(path)
+            return inference.analyse(img, m).image(hints=hs), ""
+        except ChromatizeError as e:
+            return None, _msg(e)
+
     def build(self) -> gr.Blocks:
         """The Gradio page and its two API endpoints (``/compare``, ``/colorize``)."""
         return _build_page(self)
@@ -219,9 +245,9 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
         gr.Markdown(
             "# chromatize\nDrop a black-and-white photo (or pick an example); compare the models. Each model "
             "colours with its own card's settings unless you override them below. Results download as PNG at "
-            "full size."
+            "full size. In *Colour hints*, click the photo to tell it what colour something is."
         )
-        with gr.Row():
+        with gr.Tab("Compare models"), gr.Row():
             with gr.Column(scale=1):
                 inp = UploadImage(type="filepath", label="photo", sources=["upload", "clipboard"], format="png")
                 chosen = gr.CheckboxGroup(names, value=[default] if default else [], label="models")
@@ -237,6 +263,8 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
                 with gr.Row():
                     conf = gr.Image(label="confidence (legend below the map)", type="pil", format="png")
                     alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
+        with gr.Tab("Colour hints"):
+            build_tab(srv, names, UploadImage)
         one_queue = {"concurrency_limit": 1, "concurrency_id": "colour"}  # every request in one line
         go.click(
             srv.compare,
@@ -252,6 +280,14 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
         api_msg = gr.Textbox(visible=False, label="message")
         gr.Button(visible=False).click(
             srv.colorize_one, [api_in, api_model, api_opts], [api_out, api_msg], api_name="colorize", **one_queue
+        )
+        api_hints = gr.Textbox(visible=False, label="hints")
+        gr.Button(visible=False).click(
+            srv.colorize_with_hints,
+            [api_in, api_model, api_hints],
+            [api_out, api_msg],
+            api_name="colorize_hints",
+            **one_queue,
         )
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return app

@@ -135,23 +135,25 @@ class HintSet:
         return {"points": [p.to_dict() for p in self.points]}
 
 
-def load_scribble(path: str | Path) -> Image.Image:
-    """A scribble PNG (colours on transparent ground) as RGBA; our one-line error for a bad file."""
+def load_scribble(src: str | Path | Image.Image) -> Image.Image:
+    """A scribble (a PNG path or an image: colours on transparent ground) as RGBA; one-line errors."""
     from .imageio import open_image
 
-    img = open_image(path)
+    img = src if isinstance(src, Image.Image) else open_image(src)
     if img.mode not in ("RGBA", "LA", "PA") and "transparency" not in img.info:
-        raise ChromatizeError(f"{path}: a scribble needs a transparent ground (an RGBA PNG with colours painted on it)")
+        where = "" if isinstance(src, Image.Image) else f"{src}: "
+        raise ChromatizeError(f"{where}a scribble needs a transparent ground (an RGBA PNG with colours painted on it)")
     return img.convert("RGBA")
 
 
-def load_reference(path: str | Path) -> Image.Image:
-    """A reference photo (any image chromatize reads); it should be in colour."""
+def load_reference(src: str | Path | Image.Image) -> Image.Image:
+    """A reference photo (a path chromatize reads, or an image); it must be in colour."""
     from .imageio import is_grayscale, open_image
 
-    img = open_image(path)
+    img = src if isinstance(src, Image.Image) else open_image(src)
     if is_grayscale(img):
-        raise ChromatizeError(f"{path}: the reference photo has no colour to borrow")
+        where = "" if isinstance(src, Image.Image) else f"{src}: "
+        raise ChromatizeError(f"{where}the reference photo has no colour to borrow")
     return img.convert("RGB")
 
 
@@ -186,8 +188,9 @@ def hints_json(per_image: dict[str, HintSet]) -> str:
 
 
 def hints_for(table: dict[str, HintSet], src: str | Path) -> HintSet | None:
-    """The hints of one input: by its path as given, its name, or ``"*"``."""
-    for key in (str(src), Path(src).name, "*"):
-        if key in table:
-            return table[key]
-    return None
+    """The hints of one input: those under its path as given (else its name), plus those under ``"*"``."""
+    own = table.get(str(src)) or table.get(Path(src).name)
+    every = table.get("*")
+    if own is None and every is None:
+        return None
+    return HintSet([*(own.points if own else []), *(every.points if every else [])])

@@ -315,6 +315,7 @@ class ColourResult:
     prepared: Prepared
     prediction: Prediction
     decoding: dict[str, Any]  # complete and checked
+    frame: tuple[int, int] | None = None  # (width, height) of the input hints refer to (None: prepared's)
 
     @property
     def offers(self) -> frozenset[str]:
@@ -325,16 +326,29 @@ class ColourResult:
         opts = self.model.decoding_for({**self.decoding, **decoding}) if decoding else self.decoding
         return self.prediction.chroma(**opts)
 
-    def image(self, hints: HintSet | None = None, **decoding: Any) -> Image.Image:
+    def image(self, hints: HintSet | None = None, steering: Any = None, **decoding: Any) -> Image.Image:
         """The coloured image at full resolution (decoding options override this result's), steered by
-        ``hints`` when given (see `steer`; the network does not run again)."""
+        ``hints`` when given (see `steer`; ``steering``: its settings; the network does not run again)."""
         if hints:
-            from .steer import steered_chroma
+            from .steer import DEFAULT, steered_chroma
 
             opts = self.model.decoding_for({**self.decoding, **decoding}) if decoding else self.decoding
-            chroma = steered_chroma(self.prediction, opts, self.prepared.l_full, hints, self.model.space)
+            chroma = steered_chroma(
+                self.prediction, opts, self.prepared.l_full, hints, self.model.space, steering or DEFAULT, self.frame
+            )
             return compose(self.prepared, chroma, self.model.space)
         return compose(self.prepared, self.chroma(**decoding), self.model.space)
+
+    def preview(self, max_side: int) -> ColourResult:
+        """The same network run, composed at most ``max_side`` pixels on the longer side (an interactive
+        view: hints and decoding apply as at full size, the picture is quicker to make)."""
+        h, w = self.prepared.l_full.shape
+        if max(h, w) <= max_side:
+            return self
+        ph, pw = render_shape(h, w, max_side)
+        small = np.array(Image.fromarray(self.prepared.l_full, "F").resize((pw, ph), Image.BOX), np.float32)
+        alpha = None if self.prepared.alpha is None else self.prepared.alpha.resize((pw, ph), Image.BOX)
+        return ColourResult(self.model, Prepared(small, alpha, {}), self.prediction, self.decoding, (w, h))
 
     def confidence(self) -> Image.Image:
         """Per-pixel confidence as an 8-bit gray image of the input's size (255 = certain)."""
@@ -451,9 +465,9 @@ def hint_set(
 
     hs = hints if isinstance(hints, HintSet) else HintSet(list(hints or []))
     if scribble is not None:
-        hs.scribble = scribble.convert("RGBA") if isinstance(scribble, Image.Image) else load_scribble(scribble)
+        hs.scribble = load_scribble(scribble)
     if reference is not None:
-        hs.reference = reference.convert("RGB") if isinstance(reference, Image.Image) else load_reference(reference)
+        hs.reference = load_reference(reference)
     return hs
 
 

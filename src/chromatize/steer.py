@@ -39,8 +39,10 @@ class Steering:
     sigma_l: float = 4.0  # lightness difference (L*) across which colour stops spreading
     sigma_c: float = 0.08  # automatic-chroma difference (normalised units) across which it stops
     hint_weight: float = 100.0  # lambda: how firmly a hinted pixel takes the hint's colour
-    keep_weight: float = 1e-3  # mu: how firmly an unhinted pixel keeps its automatic colour
+    keep_weight: float = 1e-4  # mu: how firmly an unhinted pixel keeps its automatic colour
     confidence_power: float = 1.0  # g: the network's confidence sharpening the keep weight
+    reach: float = 0.1  # a pixel takes the hints' average residual in full where it hangs on them this much
+    semantic_power: float = 0.0  # gate: similarity of predicted distributions to a hint's, to this power (0: off)
     reference_weight: float = 1.0  # weight of the reference's log-histogram on the model's scores
     reference_smooth: float = 0.02  # uniform share mixed into the reference histogram (no bin vanishes)
 
@@ -58,37 +60,37 @@ def hint_chroma(rgb: list[tuple[int, int, int]], space: str) -> np.ndarray:
 def rasterise(
     hints: HintSet, full: tuple[int, int], work: tuple[int, int], space: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hint mask ``[h,w]`` (bool) and target chroma ``[2,h,w]`` on the work grid, from points (a disk of
-    their radius, at least the pixel they fall in) and the scribble (opaque where its alpha, averaged
-    over a work pixel, is at least one half)."""
+    """Hint groups ``[h,w]`` (0 = no hint, g = the g-th group) and target chroma ``[2,h,w]`` on the work
+    grid. Each point is a group (a disk of its radius, at least the pixel it falls in); the scribble is
+    opaque where its alpha, averaged over a work pixel, is at least one half, one group per colour."""
     (H, W), (h, w) = full, work
-    mask, target = np.zeros((h, w), bool), np.zeros((2, h, w), np.float32)
+    labels, target = np.zeros((h, w), np.int32), np.zeros((2, h, w), np.float32)
     if hints.scribble is not None:
         rgba = np.asarray(hints.scribble.convert("RGBA"), np.float32) / 255.0
         prem = rgba[..., :3] * rgba[..., 3:]
-        small = [
-            np.asarray(Image.fromarray(c, "F").resize((w, h), Image.BOX))
-            for c in (*prem.transpose(2, 0, 1), rgba[..., 3])
-        ]
+        planes = (*prem.transpose(2, 0, 1), rgba[..., 3])
+        small = [np.asarray(Image.fromarray(np.ascontiguousarray(c), "F").resize((w, h), Image.BOX)) for c in planes]
         a = small[3]
         on = a >= 0.5
         if on.any():
-            rgb = np.stack(small[:3], -1)[on] / a[on][:, None]
-            ab = hint_chroma([tuple(v) for v in np.clip(rgb * 255 + 0.5, 0, 255).astype(int)], space)
+            rgb = np.clip(np.stack(small[:3], -1)[on] / a[on][:, None] * 255 + 0.5, 0, 255).astype(int)
+            ab = hint_chroma([tuple(v) for v in rgb], space)
             target[:, on] = ab.T
-            mask |= on
+            _, group = np.unique(np.round(ab / 0.05), axis=0, return_inverse=True)  # one group per colour
+            labels[on] = group.ravel() + 1
     if hints.points:
         yy, xx = np.mgrid[0:h, 0:w]
         abs_ = hint_chroma([p.rgb for p in hints.points], space)
-        for p, ab in zip(hints.points, abs_):
+        first = labels.max() + 1
+        for k, (p, ab) in enumerate(zip(hints.points, abs_)):
             x, y = p.position(W, H)
             cx, cy = x * w / W, y * h / H
             r = (p.radius or 0.0) * w / W
             disk = (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= max(r, 0.5) ** 2
             disk[min(int(cy), h - 1), min(int(cx), w - 1)] = True
             target[:, disk] = ab[:, None]
-            mask |= disk
-    return mask, target
+            labels[disk] = first + k
+    return labels, target
 
 
 def affinity(l_work: np.ndarray, auto: np.ndarray, s: Steering):
@@ -117,21 +119,59 @@ def affinity(l_work: np.ndarray, auto: np.ndarray, s: Steering):
     return sp.diags(np.asarray(adj.sum(1)).ravel()) - adj
 
 
+def anchor(labels: np.ndarray, g: int) -> tuple[int, int]:
+    """(row, column) of group ``g``'s pixel nearest to its centre."""
+    ys, xs = np.nonzero(labels == g)
+    k = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
+    return int(ys[k]), int(xs[k])
+
+
 def propagate(
-    l_work: np.ndarray, auto: np.ndarray, conf: np.ndarray, mask: np.ndarray, target: np.ndarray, s: Steering
+    l_work: np.ndarray,
+    auto: np.ndarray,
+    conf: np.ndarray,
+    labels: np.ndarray,
+    target: np.ndarray,
+    s: Steering,
+    gates: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Chroma ``[2,h,w]``: ``auto`` plus the hint residual spread by the confidence-held graph solve."""
+    """Chroma ``[2,h,w]``: ``auto`` plus the hints' residuals, each spread from its group over the graph.
+
+    For group g, q_g (solved with the group as the only source) says how strongly each pixel hangs on it:
+    1 on the group, falling off across edges and with distance, held back by confident pixels. Its
+    residual r_g / q_g is flat inside a region (no peak at a point). ``gates`` ``[G,h,w]`` (the network's
+    own similarity of each pixel to each group, raised to a power) scale q_g, so a hint reaches the same
+    kind of region and not its neighbours of another kind. A pixel takes the q-weighted average of the
+    residuals, in full where the summed weight reaches `Steering.reach`, faded out below it."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import splu
 
-    if not mask.any():
+    groups = int(labels.max())
+    if groups == 0:
         return auto
+    mask = labels > 0
     keep = s.keep_weight * np.clip(conf, 0, 1) ** s.confidence_power + 1e-6
     d = np.where(mask, s.hint_weight, keep).ravel()
     resid = np.where(mask[None], target - auto, 0.0).reshape(2, -1)
-    lu = splu((affinity(l_work, auto, s) + sp.diags(d)).tocsc())
-    r = np.stack([lu.solve(d * resid[c]) for c in range(2)])
-    return (auto + r.reshape(auto.shape)).astype(np.float32)
+    lap = affinity(l_work, auto, s) + sp.diags(d)
+    # symmetric positive definite: a symmetric fill-reducing ordering and no pivoting (about 1.5x faster)
+    lu = splu(lap.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    flat = labels.ravel()
+    total = np.zeros(flat.shape)
+    acc = np.zeros((2, flat.size))
+    for g in range(1, groups + 1):
+        src = (flat == g).astype(np.float64) * d
+        q = lu.solve(src)
+        if (flat == g).sum() > 64:  # a scribble colour: its residual varies over its pixels
+            r = np.stack([lu.solve(src * resid[c]) for c in range(2)]) / np.maximum(q, 1e-12)
+        else:  # a point: one residual
+            r = resid[:, flat == g].mean(1, keepdims=True)
+        if gates is not None:
+            q = q * gates[g - 1].ravel()
+        total += q
+        acc += q * r
+    blend = np.clip(total / s.reach, 0.0, 1.0) / np.maximum(total, 1e-12)
+    return (auto + (acc * blend).reshape(auto.shape)).astype(np.float32)
 
 
 def reference_prior(reference: Image.Image, classes: torch.Tensor, space: str, s: Steering) -> torch.Tensor:
@@ -155,11 +195,14 @@ def steered_chroma(
     hints: HintSet,
     space: str,
     s: Steering = DEFAULT,
+    frame: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Chroma ``[1,2,h,w]`` (normalised) of one image steered by ``hints``: at the working size when
-    points or a scribble are given, else at the prediction's size."""
+    points or a scribble are given, else at the prediction's size. ``frame``: the (width, height) the
+    hints' pixel coordinates refer to (default: ``l_full``'s; a preview passes the original's)."""
     H, W = l_full.shape
-    hints.check(W, H)
+    FW, FH = frame or (W, H)
+    hints.check(FW, FH)
     if hints.reference is not None:
         if "distribution" not in prediction.offers:
             raise ChromatizeError("a reference photo needs a model that predicts a colour distribution")
@@ -178,5 +221,11 @@ def steered_chroma(
         conf = F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
     else:
         conf = np.ones((h, w), np.float32)
-    mask, target = rasterise(hints, (H, W), (h, w), space)
-    return torch.from_numpy(propagate(l_work, auto_w, conf, mask, target, s))[None]
+    labels, target = rasterise(hints, (FH, FW), (h, w), space)
+    gates = None
+    if s.semantic_power > 0 and "distribution" in prediction.offers and labels.max() > 0:
+        rh, rw = auto.shape[-2:]
+        cells = [anchor(labels, g) for g in range(1, int(labels.max()) + 1)]
+        pts = [((x + 0.5) * rw / w, (y + 0.5) * rh / h) for y, x in cells]
+        gates = prediction.similarity(pts, (h, w)).numpy() ** s.semantic_power
+    return torch.from_numpy(propagate(l_work, auto_w, conf, labels, target, s, gates))[None]

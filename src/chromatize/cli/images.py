@@ -51,6 +51,20 @@ def colorize(
         Optional[str],
         typer.Option(help="Dask scheduler address (tcp://host:8786) or local[:N] worker processes (extra: cluster)."),
     ] = None,
+    hint: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            help="X,Y,COLOUR[,RADIUS]: this object is this colour (repeat). Pixels, or fractions like 0.4,0.7; COLOUR #rrggbb or a CSS name."
+        ),
+    ] = None,
+    hints: Annotated[
+        Optional[Path],
+        typer.Option(help="JSON file of per-image hint points (the demo's download; format in the README)."),
+    ] = None,
+    scribble: Annotated[
+        Optional[Path], typer.Option(help="PNG of the photo's size with colours painted on transparent ground.")
+    ] = None,
+    reference: Annotated[Optional[Path], typer.Option(help="A colour photo whose colours to borrow.")] = None,
 ) -> None:
     """Colour grayscale photos; never touches the inputs, skips finished outputs.
 
@@ -59,6 +73,7 @@ def colorize(
 
     Example: chromatize colorize scans/ old.jpg -o coloured/ --model classification
     Example: chromatize colorize --example -o out/
+    Example: chromatize colorize photo.jpg -o out/ --hint 0.5,0.2,skyblue --hint 120,340,#8b0000
     """
     from ..batch import run_batch
 
@@ -72,6 +87,7 @@ def colorize(
         _die("give images, folders or globs to colorize (or --example)")
     if not (math.isfinite(max_megapixels) and max_megapixels > 0):
         _die(f"--max-megapixels must be a positive finite number, got {max_megapixels}")
+    table = hint_table(hint, hints)
     done, skipped, failed = run_batch(
         inputs,
         out,
@@ -89,10 +105,24 @@ def colorize(
         engine=engine,
         execute=None if cluster is None else functools.partial(run_on_cluster, cluster),
         flip=flip,
+        hints=table,
+        scribble=None if scribble is None else str(scribble),
+        reference=None if reference is None else str(reference),
     )
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:
         raise typer.Exit(1)
+
+
+def hint_table(points: list[str] | None, path: Path | None) -> dict | None:
+    """``--hint`` points (for every input) and a ``--hints`` file as one plain table, checked."""
+    from ..hints import Hint, read_hints_file
+
+    table = {k: v.to_dict() for k, v in read_hints_file(path).items()} if path else {}
+    if points:
+        every = table.setdefault("*", {"points": []})
+        every["points"] = every["points"] + [Hint.parse(p).to_dict() for p in points]
+    return table or None
 
 
 @app.command()

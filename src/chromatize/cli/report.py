@@ -84,6 +84,13 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
     render_size: Annotated[Optional[int], typer.Option(help="Render size (default: each model's).")] = None,
     engine: Annotated[str, typer.Option(help="Network engine: torch (reference), openvino, or auto.")] = "torch",
+    hint_points: Annotated[
+        Optional[str],
+        typer.Option(help="Colour-hint benchmark: simulated user points per image, e.g. 0,1,2,5,10,20,50."),
+    ] = None,
+    reference_crop: Annotated[
+        bool, typer.Option(help="Colour-hint benchmark: also colour each photo with a crop of itself as reference.")
+    ] = False,
 ) -> None:
     """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
 
@@ -92,6 +99,7 @@ def evaluate(
 
     Example: chromatize evaluate --data ../shared/data/tinyimagenet64/val.tar --limit 2000 -o r/
     Example: chromatize evaluate --practical --folder scans=my_scans/ -o practical/
+    Example: chromatize evaluate --data ../shared/data/kodak24 --hint-points 0,1,2,5,10,20,50 --reference-crop -o h/
     """
     if practical:
         from ..evaluate.practical import run_practical
@@ -109,6 +117,26 @@ def evaluate(
         return
     if not data:
         _die("give --data (colour truth) or --practical")
+    if hint_points is not None or reference_crop:
+        from ..evaluate.hints_bench import hint_benchmark, parse_points
+        from ..evaluate.hints_bench import table as hint_table
+
+        if model and len(model) > 1:
+            _die("the colour-hint benchmark takes one --model")
+        counts = parse_points(hint_points) if hint_points is not None else [0]
+        res = hint_benchmark(
+            data,
+            model[0] if model else None,
+            points=counts,
+            reference=reference_crop,
+            limit=limit,
+            seed=seed,
+            out=out,
+            progress=sys.stderr.isatty(),
+        )
+        typer.echo(hint_table(res))
+        typer.echo(f"{res['images']} images -> {out}/hints.json")
+        return
     from ..evaluate.run import evaluate as run_eval
     from ..evaluate.run import table
 

@@ -148,6 +148,18 @@ class DistributionPrediction(Prediction):
         shift = weight * log_prior.to(self.logits).view(1, -1, 1, 1)
         return DistributionPrediction(self.net, self.logits + shift, self.l_n)
 
+    def similarity(self, points: list[tuple[float, float]], size: tuple[int, int]) -> torch.Tensor:
+        """How alike each pixel's predicted distribution is to that at each of ``points`` ((x, y) in
+        input pixels): the Bhattacharyya coefficient in [0, 1], ``[len(points), *size]``."""
+        p = torch.softmax(self.logits[0], 0).sqrt()  # [K,h,w] at the head's resolution
+        k, hh, ww = p.shape
+        hs, ws = self.l_n.shape[-2] / hh, self.l_n.shape[-1] / ww
+        idx = [min(int(y / hs), hh - 1) * ww + min(int(x / ws), ww - 1) for x, y in points]
+        flat = p.reshape(k, -1)
+        sim = (flat[:, idx].T @ flat).reshape(1, len(idx), hh, ww)
+        sim = self.net.to_full(sim, self.l_n)
+        return F.interpolate(sim, size=size, mode="bilinear", align_corners=False)[0].clamp(0, 1)
+
     def top_colours(self, x: int, y: int, n: int = 5, **decoding: Any) -> list[tuple[torch.Tensor, float]]:
         """The ``n`` likeliest classes at pixel (x, y) of the input: (chroma ``[2]``, probability)."""
         t, adj = self._opts(decoding)

@@ -1,0 +1,131 @@
+"""Colour hints: parsing, the JSON round trip, propagation that recolours a region, scribble, reference."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from chromatize import Hint, inference
+from chromatize.errors import ChromatizeError
+from chromatize.hints import HintSet, hints_for, hints_json, read_hints_file
+from chromatize.metrics import lab_ab
+
+from .conftest import run_cli
+
+
+def two_regions(w: int = 96, h: int = 64) -> Image.Image:
+    """A gray photo of two flat regions split by a strong edge at x = w/2 (L* about 35 | 75)."""
+    a = np.full((h, w), 80, np.uint8)
+    a[:, w // 2 :] = 190
+    return Image.fromarray(a, "L")
+
+
+def mean_ab(img: Image.Image, cols: slice) -> np.ndarray:
+    return lab_ab(np.asarray(img.convert("RGB")))[:, cols].reshape(-1, 2).mean(0)
+
+
+def test_hint_parsing_and_checks():
+    h = Hint.parse("0.25,0.5,#1f4fa0")
+    assert h.position(200, 100) == (50.0, 50.0) and h.rgb == (31, 79, 160)
+    assert Hint.parse("12,7,navy,4").position(200, 100) == (12.0, 7.0)
+    for text, msg in [
+        ("1,2", "X,Y,COLOUR"),
+        ("a,2,red", "x must be a number"),
+        ("1,2,reddish", "unknown colour 'reddish'"),
+        ("1,2,red,-3", "radius must lie in"),
+    ]:
+        with pytest.raises(ChromatizeError, match=msg):
+            Hint.parse(text)
+    with pytest.raises(ChromatizeError, match=r"outside the 200x100 image"):
+        Hint(250, 10, "red").position(200, 100)
+    with pytest.raises(ChromatizeError, match="scribble is 3x3 but the photo is 4x4"):
+        HintSet(scribble=Image.new("RGBA", (3, 3))).check(4, 4)
+
+
+def test_hints_file_round_trip_and_errors(tmp_path):
+    table = {"a.jpg": HintSet([Hint(0.5, 0.25, "#ff0000", 3)]), "*": HintSet([Hint(1, 2, "navy")])}
+    p = tmp_path / "h.json"
+    p.write_text(hints_json(table))
+    back = read_hints_file(p)
+    assert back["a.jpg"].points == table["a.jpg"].points and back["*"].points == table["*"].points
+    assert [x.colour for x in hints_for(back, "in/a.jpg").points] == ["#ff0000", "navy"]  # own, then "*"
+    assert hints_for({"x.png": back["a.jpg"]}, "b.png") is None
+    for body, msg in [
+        ("{", "not a readable hints file"),
+        ('{"images": []}', "a hints file is"),
+        ('{"version": 2, "images": {}}', "version 2"),
+        ('{"images": {"a.jpg": {"points": [{"x": 1, "y": 2}]}}}', "needs x, y and colour"),
+        ('{"images": {"a.jpg": {"points": [{"x": 1, "y": 2, "colour": "red", "size": 3}]}}}', "no field 'size'"),
+    ]:
+        p.write_text(body)
+        with pytest.raises(ChromatizeError, match=msg):
+            read_hints_file(p)
+
+
+def test_a_point_recolours_its_region_not_a_dot(tiny_cls_dir):
+    img = two_regions()
+    m = inference.load_model(tiny_cls_dir)
+    auto = inference.colorize(img, m)
+    blue = inference.colorize(img, m, hints=[Hint(10, 32, "#1040c0")])  # one point, left region
+    left, right = slice(0, 44), slice(52, 96)
+    target = lab_ab(np.array([[[16, 64, 192]]], np.uint8))[0, 0]
+    moved = mean_ab(blue, left) - mean_ab(auto, left)
+    want = target - mean_ab(auto, left)
+    assert moved @ want > 0.5 * (want @ want)  # the whole left region went most of the way to the hint's chroma
+    far = lab_ab(np.asarray(blue.convert("RGB")))[:, 36:44]  # 26+ pixels from the point: no fading dot
+    assert np.linalg.norm(far.reshape(-1, 2).mean(0) - target) < 0.5 * np.linalg.norm(want)
+    assert np.abs(mean_ab(blue, right) - mean_ab(auto, right)).max() < 3  # across the edge: unchanged
+    from skimage.color import rgb2lab  # the photo keeps its lightness
+
+    l_in = rgb2lab(np.asarray(img.convert("RGB")))[..., 0]
+    l_out = rgb2lab(np.asarray(blue.convert("RGB")))[..., 0]
+    assert np.abs(l_in - l_out).mean() < 1.5
+
+
+def test_scribble_and_reference_steer_the_colours(tiny_cls_dir, tmp_path):
+    img = two_regions()
+    m = inference.load_model(tiny_cls_dir)
+    auto = inference.colorize(img, m)
+    scr = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    scr.paste((200, 30, 30, 255), (60, 20, 80, 40))  # a red stroke in the right region
+    scr.save(tmp_path / "s.png")
+    red = inference.colorize(img, m, scribble=tmp_path / "s.png")
+    target = lab_ab(np.array([[[200, 30, 30]]], np.uint8))[0, 0]
+    right = slice(52, 96)
+    assert np.linalg.norm(mean_ab(red, right) - target) < 0.5 * np.linalg.norm(mean_ab(auto, right) - target)
+    ref = Image.new("RGB", (40, 40), (30, 160, 40))  # all green
+    green = inference.colorize(img, m, reference=ref)
+    g = lab_ab(np.array([[[30, 160, 40]]], np.uint8))[0, 0]
+    whole = slice(0, 96)
+    assert np.linalg.norm(mean_ab(green, whole) - g) < np.linalg.norm(mean_ab(auto, whole) - g)
+    with pytest.raises(ChromatizeError, match="no colour to borrow"):
+        inference.colorize(img, m, reference=img.convert("RGB"))
+
+
+def test_cli_hints_and_file(tiny_cls_dir, tmp_path, capsys):
+    two_regions().save(tmp_path / "p.png")
+    base = ["colorize", tmp_path / "p.png", "--model", tiny_cls_dir]
+    code, _, err = run_cli(capsys, *base, "-o", tmp_path / "auto")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, *base, "-o", tmp_path / "one", "--hint", "0.1,0.5,#1040c0")
+    assert code == 0, err
+    (tmp_path / "h.json").write_text(
+        json.dumps({"version": 1, "images": {"p.png": {"points": [{"x": 10, "y": 32, "colour": "#1040c0"}]}}})
+    )
+    code, _, err = run_cli(capsys, *base, "-o", tmp_path / "file", "--hints", tmp_path / "h.json")
+    assert code == 0, err
+    one, file_, auto = (np.asarray(Image.open(tmp_path / d / "p.png"), np.int16) for d in ("one", "file", "auto"))
+    assert np.abs(one - file_).max() <= 1 and np.abs(one - auto).mean() > 3  # same point, two ways; it acts
+    for extra, msg in [
+        (["--hint", "1,2,reddish"], "unknown colour 'reddish'"),
+        (["--scribble", tmp_path / "p.png"], "needs a transparent ground"),
+        (["--reference", tmp_path / "p.png"], "no colour to borrow"),
+        (["--hints", tmp_path / "nope.json"], "not a readable hints file"),
+    ]:
+        code, _, err = run_cli(capsys, *base, "-o", tmp_path / "bad", *extra)
+        assert code == 2 and msg in err and "Traceback" not in err, (extra, err)
+    code, out, err = run_cli(capsys, *base, "-o", tmp_path / "far", "--hint", "500,2,red")
+    assert code == 1 and "outside the 96x64 image" in err
