@@ -276,3 +276,12 @@ def save_image(img: Image.Image, dst: Path, fmt: str, src_format: str | None = N
         kw["quality"] = 95
     atomic_write(dst, lambda tmp: img.save(tmp, format=kind, **kw))
     return notes
+
+
+def render_shape(h: int, w: int, render_size: int, render_min: int = 0) -> tuple[int, int]:
+    """Longer side -> ``render_size``, aspect ratio kept; never upscaled, except that a longer side below
+    ``render_min`` is upscaled to it (a model trained on larger views of small pictures)."""
+    s = min(1.0, render_size / max(h, w))
+    if max(h, w) < render_min:
+        s = render_min / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))

@@ -19,7 +19,7 @@ from PIL import Image
 from . import color
 from .errors import ChromatizeError
 from .hints import Hint, HintSet
-from .imageio import open_image, pixel_array, split_alpha
+from .imageio import open_image, pixel_array, render_shape, split_alpha
 from .models.base import Family, Prediction
 from .models.card import RENDER_SIZE_RANGE, ModelCard
 from .models.netinput import NetInput
@@ -231,15 +231,6 @@ def full_lightness(pil: Image.Image) -> np.ndarray:
             np.clip(px[y : y + STRIP].astype(np.float32) / top, 0.0, 1.0), gray=px.ndim == 2
         )
     return l_full
-
-
-def render_shape(h: int, w: int, render_size: int, render_min: int = 0) -> tuple[int, int]:
-    """Longer side -> ``render_size``, aspect ratio kept; never upscaled, except that a longer side below
-    ``render_min`` is upscaled to it (a model trained on larger views of small pictures)."""
-    s = min(1.0, render_size / max(h, w))
-    if max(h, w) < render_min:
-        s = render_min / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def small_l(p: Prepared, render_size: int, render_min: int = 0) -> torch.Tensor:

@@ -1,19 +1,24 @@
-"""Steering the automatic colours with hints, without retraining: propagation over the lightness edges.
+"""Steering the automatic colours with hints, without retraining: propagation over the lightness edges,
+gated by what the network thinks each pixel is.
 
-The network's automatic chroma stays the starting point. A reference photo first re-weights the
-model's own distribution (its colour histogram on the model's chroma classes, added as a log-prior to
-the scores; Menon et al.'s logit adjustment with the reference's statistics). Point and scribble hints
-then set the colour where they are, and the difference between a hint and the automatic colour spreads
-over the image along a graph whose edges follow the photo's lightness and the automatic colours
-(Levin, Lischinski and Weiss, "Colorization using Optimization", SIGGRAPH 2004), held back by the
-network's confidence (a confident pixel far from every hint keeps its own colour):
+The network's automatic chroma a stays the starting point. A reference photo first re-weights the
+model's own distribution (the reference's histogram over the model's chroma classes, added as a
+log-prior to the scores, as in logit adjustment). Point and scribble hints then set the colour where
+they are, and each hint's residual h - a spreads over the image (Levin, Lischinski and Weiss,
+"Colorization using Optimization", SIGGRAPH 2004): for hint group g,
 
-    minimise  sum_ij w_ij (r_i - r_j)^2 + lambda sum_hints (r_i - (h_i - a_i))^2 + mu sum_i c_i^g r_i^2
-    w_ij = exp(-(L_i - L_j)^2 / 2 s_L^2 - |a_i - a_j|^2 / 2 s_c^2)        (8-neighbour grid)
+    q_g = argmin  sum_ij w_ij (q_i - q_j)^2 + lambda sum_{i in g} (q_i - 1)^2 + mu sum_i c_i^p q_i^2
+    w_ij = exp(-(L_i - L_j)^2 / 2 s_L^2 - |a_i - a_j|^2 / 2 s_c^2)          (8-neighbour grid)
 
-with a the automatic chroma, h the hint's chroma, c the confidence; chroma = a + r. A point thus
-recolours the region it sits in, bounded by edges, not a dot. Solved with scipy's sparse LU at a
-working size (long side `WORK_SIZE`), then upsampled like any prediction. See `Steering` for the knobs.
+with c the network's confidence: q_g is 1 on the hint, falls off across lightness edges and with
+distance, and is held back by pixels the network is sure of. It is then multiplied by the gate
+B(p_i, p_g)^k, the Bhattacharyya coefficient between the network's predicted distribution at pixel i and
+at the hint (its feature-space similarity: the same kind of region follows the hint, a neighbour of
+another kind does not). Each pixel takes the gated-q-weighted average of the hints' residuals, in full
+where the summed weight reaches `Steering.reach` and faded out below it, so a point recolours the
+region it sits in rather than a dot. One sparse LU (scipy) per image at a small working size (long side
+`Steering.work_size`; chroma is smooth and the network's own is coarser), then upsampled like any
+prediction. The settings were chosen on a carved training split (README "Colour hints").
 """
 
 from __future__ import annotations
@@ -29,20 +34,22 @@ from PIL import Image
 from . import color
 from .errors import ChromatizeError
 from .hints import HintSet
+from .imageio import render_shape
 
 
 @dataclass(frozen=True)
 class Steering:
     """Propagation settings (chosen on a carved training split; see README "Colour hints")."""
 
-    work_size: int = 256  # long side of the grid the hints propagate on (pixels)
+    work_size: int = 128  # long side of the grid the hints propagate on (pixels)
     sigma_l: float = 4.0  # lightness difference (L*) across which colour stops spreading
-    sigma_c: float = 0.08  # automatic-chroma difference (normalised units) across which it stops
+    sigma_c: float = 0.3  # automatic-chroma difference (normalised units) across which it stops
     hint_weight: float = 100.0  # lambda: how firmly a hinted pixel takes the hint's colour
-    keep_weight: float = 1e-4  # mu: how firmly an unhinted pixel keeps its automatic colour
+    keep_weight: float = 1e-3  # mu: how firmly an unhinted pixel keeps its automatic colour
     confidence_power: float = 1.0  # g: the network's confidence sharpening the keep weight
     reach: float = 0.1  # a pixel takes the hints' average residual in full where it hangs on them this much
-    semantic_power: float = 0.0  # gate: similarity of predicted distributions to a hint's, to this power (0: off)
+    absolute: float = 0.5  # 0: a region keeps the automatic variation shifted by the hint; 1: the hint's flat colour
+    semantic_power: float = 3.0  # gate: similarity of predicted distributions to a hint's, to this power (0: off)
     reference_weight: float = 1.0  # weight of the reference's log-histogram on the model's scores
     reference_smooth: float = 0.02  # uniform share mixed into the reference histogram (no bin vanishes)
 
@@ -90,7 +97,10 @@ def rasterise(
             disk[min(int(cy), h - 1), min(int(cx), w - 1)] = True
             target[:, disk] = ab[:, None]
             labels[disk] = first + k
-    return labels, target
+    present = np.unique(labels[labels > 0])  # a point drawn over by a later one leaves no group
+    lookup = np.zeros(labels.max() + 1, np.int32)
+    lookup[present] = np.arange(1, len(present) + 1)
+    return lookup[labels], target
 
 
 def affinity(l_work: np.ndarray, auto: np.ndarray, s: Steering):
@@ -156,7 +166,7 @@ def propagate(
     lap = affinity(l_work, auto, s) + sp.diags(d)
     # symmetric positive definite: a symmetric fill-reducing ordering and no pivoting (about 1.5x faster)
     lu = splu(lap.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    flat = labels.ravel()
+    flat, a = labels.ravel(), auto.reshape(2, -1)
     total = np.zeros(flat.shape)
     acc = np.zeros((2, flat.size))
     for g in range(1, groups + 1):
@@ -166,6 +176,8 @@ def propagate(
             r = np.stack([lu.solve(src * resid[c]) for c in range(2)]) / np.maximum(q, 1e-12)
         else:  # a point: one residual
             r = resid[:, flat == g].mean(1, keepdims=True)
+        if s.absolute:  # towards the hint's own colour instead of the automatic colour shifted by its residual
+            r = (1 - s.absolute) * r + s.absolute * (target.reshape(2, -1)[:, flat == g].mean(1, keepdims=True) - a)
         if gates is not None:
             q = q * gates[g - 1].ravel()
         total += q
@@ -211,8 +223,6 @@ def steered_chroma(
     auto = prediction.chroma(**decoding)
     if not hints.points and hints.scribble is None:
         return auto
-    from .inference import render_shape
-
     h, w = render_shape(H, W, s.work_size)
     l_work = np.asarray(Image.fromarray(l_full.astype(np.float32), "F").resize((w, h), Image.BOX))
     auto_w = F.interpolate(auto.float(), size=(h, w), mode="bilinear", align_corners=False)[0].numpy()

@@ -34,7 +34,8 @@ def models(
                 ("decoding", fam.decoding),
             ):
                 for key, o in spec.items():
-                    typer.echo(f"    {kind} {key} (default {o.default}): {o.help}")
+                    where = "a model's card sets its own; untrained default" if kind == "decoding" else "default"
+                    typer.echo(f"    {kind} {key} ({where} {o.default}): {o.help}")
         return
     rows = []
     default = default_model_name()

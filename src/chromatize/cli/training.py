@@ -37,14 +37,16 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     init: Annotated[Optional[str], typer.Option(help="Start from a shipped model name or a model folder.")] = None,
     opt: Annotated[
-        Optional[list[str]], typer.Option(help="KEY=VALUE: a family option (repeat), e.g. width=48, rebalance=false.")
+        Optional[list[str]],
+        typer.Option(help="KEY=VALUE: a family option (repeat), e.g. width=48, class_weights=false."),
     ] = None,
     width: Annotated[Optional[int], typer.Option(help="Base channel width (regression, classification, gan).")] = None,
     k: Annotated[Optional[int], typer.Option(help="Palette size (classification).")] = None,
     head_stride: Annotated[Optional[int], typer.Option(help="Classification head resolution: 1, 2 or 4.")] = None,
     loss: Annotated[Optional[str], typer.Option(help="Regression pixel loss: l2, l1 or smooth_l1.")] = None,
-    rebalance: Annotated[
-        Optional[bool], typer.Option("--rebalance/--no-rebalance", help="Class re-balancing (classification).")
+    class_weights: Annotated[
+        Optional[bool],
+        typer.Option("--class-weights/--no-class-weights", help="Class re-balancing of the loss (classification)."),
     ] = None,
     l1_lambda: Annotated[Optional[float], typer.Option(help="Weight of L1 in the GAN generator loss.")] = None,
     disc: Annotated[Optional[str], typer.Option(help="GAN discriminator: global (FC + sigmoid) or patch.")] = None,
@@ -73,7 +75,7 @@ def train(
         "k": k,
         "head_stride": head_stride,
         "loss": loss,
-        "rebalance": rebalance,
+        "class_weights": class_weights,
         "l1_lambda": l1_lambda,
         "disc": disc,
     }

@@ -99,7 +99,7 @@ class ClassificationFamily(Family):
         "head_stride": Option(2, "resolution of the class head", choices=(1, 2, 4)),
     }
     train_options = {
-        "rebalance": Option(True, "class re-balancing of the cross-entropy (Zhang et al. 2016)"),
+        "class_weights": Option(True, "class re-balancing of the cross-entropy (Zhang et al. 2016)"),
         "palette_images": Option(2000, "training images sampled for the k-means palette", low=1),
     }
     decoding = {"temperature": Option(0.38, "annealed-mean temperature: 0 = mode (vivid), 1 = mean", low=0.0, high=1.0)}
@@ -119,7 +119,7 @@ class ClassificationFamily(Family):
             draw_palette(pal, prior, space).save(run / "palette.png")
 
     def class_weights(self, net, opts) -> torch.Tensor:
-        return rebalance_weights(net.prior) if opts["rebalance"] else torch.ones_like(net.prior)
+        return rebalance_weights(net.prior) if opts["class_weights"] else torch.ones_like(net.prior)
 
     def training_step(self, net, batch, opts, aux=None):
         inp, ab_n = batch
