@@ -42,7 +42,12 @@ def main() -> None:
             before = pic.get_attribute("src")
             box = pic.bounding_box()
             t0 = time.perf_counter()
-            pic.click(position={"x": box["width"] * (0.15 + 0.13 * k), "y": box["height"] * (0.3 + 0.08 * k)})
+            pic.click(
+                position={
+                    "x": box["width"] * (0.1 + 0.8 * ((0.37 * k) % 1)),
+                    "y": box["height"] * (0.2 + 0.6 * ((0.61 * k) % 1)),
+                }
+            )
             page.wait_for_function(
                 "s => document.querySelector('#hint-picture img').src != s", arg=before, timeout=60_000, polling=20
             )

@@ -59,7 +59,9 @@ def test_average_weights_is_the_mean_and_is_recorded(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
+@pytest.mark.parametrize("family", ["efficientnet_unet", "classification"])
+def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, tiny_cls_dir):
+    init_dir = SHIPPED if family == "efficientnet_unet" else tiny_cls_dir
     pack = _script("pack_gpu_data")
     data = tmp_path / "packs"
     data.mkdir()
@@ -77,7 +79,7 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
         sys.executable,
         str(ROOT / "scripts" / "gpu_stage.py"),
         "--init",
-        str(SHIPPED),
+        str(init_dir),
         "--data",
         str(data),
         "--out",
@@ -108,10 +110,11 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path):
     assert log["images"] == {"photo": 12, "tin": 12, "valphoto": 4, "valtin": 0}
     finals = [e for e in log["evals"] if e["which"] in ("last", "ema")]
     assert len(finals) == 2 and all(math.isfinite(e["valphoto_loss"]) for e in finals)
-    init, _ = load_model_dir(SHIPPED)
+    init, _ = load_model_dir(init_dir)
     snapshots = [e["which"] for e in log["evals"] if e["which"] == "ema60"]  # only once 60 % of the time passed
     for which in ("last", "ema", *snapshots):
         net, card = load_model_dir(out / which)
+        assert card.family == family
         stage = card.training["stages"][-1]
         assert stage["script"] == "scripts/gpu_stage.py"
         assert [d["sources"] for d in stage["data"]] == [
