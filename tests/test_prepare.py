@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import tarfile
 
 import numpy as np
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 
 from chromatize.cli import app
 from chromatize.data.datasets import ColorizationDataset
-from chromatize.data.prepare import prepare, read_manifest
+from chromatize.data.prepare import prepare
 
 from .conftest import smooth_color_image
 
@@ -29,7 +30,8 @@ def test_cleaning_reasons(messy_folder, tmp_path):
     assert reason["gray.png"].startswith("grayscale")
     assert reason["small.png"].startswith("too small")
     assert reason["good_copy.jpg"].startswith("duplicate: of messy/")
-    assert read_manifest(tmp_path / "p") == [{k: str(v) for k, v in r.items()} for r in res.rows]
+    with open(tmp_path / "p" / "manifest.csv", newline="") as f:
+        assert list(csv.DictReader(f)) == [{k: str(v) for k, v in r.items()} for r in res.rows]
 
 
 def test_rgb_image_without_chroma_is_grayscale(tmp_path):

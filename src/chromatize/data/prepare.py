@@ -239,12 +239,6 @@ def _write_outputs(out, res, arrays, size, seed, fractions, paths, names, split_
     atomic_write_text(out / "prepare.json", json.dumps(info, indent=2))
 
 
-def read_manifest(out: str | Path) -> list[dict]:
-    """Rows of a prepared folder's manifest."""
-    with open(Path(out) / MANIFEST, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def summary_table(res: PrepareResult):
     """A rich table: kept per split, dropped per reason, and the read speed."""
     from rich.table import Table

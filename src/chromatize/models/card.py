@@ -1,8 +1,11 @@
-"""The model card: the one typed, validated home of a model's facts and defaults (``config.json``).
+"""The model card: the typed, validated home of a trained model's facts and chosen values (``config.json``).
+
+The knobs themselves, their ranges and their untrained defaults are declared by the family's option specs
+(`base.Family`); the card holds the values a trained model uses.
 
 A plain dataclass (standard library: no import cost on the inference path, and validation that raises
 our own one-line ChromatizeError naming the field) rather than pydantic. Training writes it, tuning
-updates it, `registry.load_model_dir` reads and validates it. It never holds a machine path: training
+updates it, `store.load_model_dir` reads and validates it. It never holds a machine path: training
 data is described by name and counts, and figures are keyed by the set they were measured on.
 """
 
