@@ -60,9 +60,13 @@ def messy_folder(tmp_path: Path) -> Path:
 
 
 def pytest_configure(config):
-    """One torch thread per test process: the suite shares 2 cores with whatever else runs."""
+    """One torch thread per test process: the suite shares 2 cores with whatever else runs (and the
+    thread policy leaves torch's setting alone; its own tests make their own policies)."""
+    import os
+
     import torch
 
+    os.environ["CHROMATIZE_THREADS"] = "torch"
     torch.set_num_threads(1)
 
 

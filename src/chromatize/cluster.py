@@ -43,7 +43,10 @@ class ModelPlugin(WorkerPlugin):
         from .inference import load_model
 
         if self.spec.get("threads"):
-            torch.set_num_threads(int(self.spec["threads"]))  # this worker process is ours
+            from .threads import POLICY
+
+            POLICY.mode = str(int(self.spec["threads"]))  # this worker process is ours: a fixed count
+            torch.set_num_threads(int(self.spec["threads"]))
         s = self.spec
         m = load_model(s["model"], device=s["device"], engine=s["engine"])
         self.worker = BatchWorker(m, Settings(**s["settings"]), lambda msg: None)

@@ -100,6 +100,10 @@ class LoadedModel:
         flip = self.card.flip_average if flip is None else flip
         if isinstance(inp, torch.Tensor):
             inp = self.network_input(inp)
+        if self.device.type == "cpu" and self.runner is None:
+            from .threads import POLICY
+
+            POLICY.apply()  # as many threads as cores are free now (see `threads`)
         return self.family.predict(self.net, inp.to(self.device), self.runner, flip=flip)
 
 
