@@ -129,3 +129,18 @@ def test_cli_hints_and_file(tiny_cls_dir, tmp_path, capsys):
         assert code == 2 and msg in err and "Traceback" not in err, (extra, err)
     code, out, err = run_cli(capsys, *base, "-o", tmp_path / "far", "--hint", "500,2,red")
     assert code == 1 and "outside the 96x64 image" in err
+
+
+def test_hint_benchmark_writes_figures_and_points_help(tiny_cls_dir, color_folder, tmp_path, capsys):
+    args = ["evaluate", "--data", color_folder, "--model", tiny_cls_dir, "--limit", "6", "-o", tmp_path / "h"]
+    code, out, err = run_cli(capsys, *args, "--hint-points", "0,1,20", "--reference-crop")
+    assert code == 0, err
+    res = json.loads((tmp_path / "h" / "hints.json").read_text())
+    rows = res["rows"]
+    assert list(rows) == ["gray", "0 points", "1 points", "20 points"] and res["images"] == 6
+    assert rows["20 points"]["psnr"] > rows["0 points"]["psnr"] + 1  # points drawn from the truth help
+    assert set(res["reference"]) == {"gray", "automatic", "reference"}
+    assert "PSNR against N" in (tmp_path / "h" / "report.html").read_text()
+    assert "20 points" in out and "reference protocol" in out
+    code, _, err = run_cli(capsys, *args, "--hint-points", "1,x")
+    assert code == 2 and "comma-separated point counts" in err

@@ -170,6 +170,7 @@ def psnr_plot(result: dict) -> str:
     ax.plot(ns, [rows[f"{n} points"]["psnr"] for n in ns], "o-", label=f"{Path(result['model']).name} + points")
     ax.axhline(rows[GRAY]["psnr"], ls="--", color="gray", label="gray input")
     ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(-0.2 if min(ns) == 0 else min(ns) * 0.8, max(ns) * 1.15)
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.set_xlabel("simulated points N")
     ax.set_ylabel("PSNR (dB)")
