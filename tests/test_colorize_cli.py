@@ -174,3 +174,15 @@ def test_models_lists_every_shipped_model_with_its_inference_defaults(capsys):
         card = load_model(name).card
         assert f"render {card.render_size} px" in lines[name]
         assert ("+ mirror pass" in lines[name]) == card.flip_average, name
+
+
+def test_a_name_too_long_fails_alone(tmp_path, capsys):
+    """A file name over 255 bytes is that file's one-line failure; the photo beside it is coloured."""
+    smooth_color_image(2, 40).convert("L").save(tmp_path / "ok.png")
+    long = tmp_path / ("x" * 300 + ".png")
+    code, out, err = run_cli(
+        capsys, "colorize", tmp_path / "ok.png", long, "-o", tmp_path / "o", "--model", "regression"
+    )
+    assert code == 1 and "Traceback" not in err
+    assert (tmp_path / "o" / "ok.png").is_file() and "1 coloured" in out
+    assert "File name too long" in err

@@ -88,26 +88,40 @@ def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], li
         taken.add(str(_resolve(dst)).lower())
         jobs.append(Job(src, dst))
 
+    def is_dir(q: Path) -> bool:
+        """``Path.is_dir`` without raising: a path too long or behind a folder we may not search is no
+        folder (as a file it fails later, alone, with its reason)."""
+        try:
+            return q.is_dir()
+        except OSError:
+            return False
+
+    def exists(q: Path) -> bool:
+        try:
+            return q.exists() or q.is_symlink()
+        except OSError:
+            return True  # it is there, but unusable: the reader reports why
+
     for arg in inputs:
         p = Path(arg)
-        if p.is_dir():
+        if is_dir(p):
             if _resolve(p) == out_r:
                 raise ChromatizeError(f"-o/--out {out} is an input folder; choose another output folder")
             files = sorted(
                 q
                 for q in p.rglob("*")
-                if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir() and out_r not in _resolve(q).parents
+                if q.suffix.lower() in IMAGE_SUFFIXES and not is_dir(q) and out_r not in _resolve(q).parents
             )
             for q in files:
                 add(q, q.relative_to(p))
-        elif p.exists() or p.is_symlink() or not any(c in arg for c in "*?["):
+        elif exists(p) or not any(c in arg for c in "*?["):
             add(p, Path(p.name))  # a missing or unreadable file is reported with its reason by the reader
         else:
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
                 bad.append((arg, "no file matches this pattern"))
             for m in matches:
-                if not Path(m).is_dir():
+                if not is_dir(Path(m)):
                     add(Path(m), Path(Path(m).name))
     inputs_r = {str(_resolve(j.src)) for j in jobs}
     for j in jobs:
@@ -193,7 +207,12 @@ class BatchWorker:
         from .imageio import is_grayscale, open_image
 
         t0 = time.perf_counter()
-        if j.dst.exists() or j.dst.is_symlink():
+        try:
+            there = j.dst.exists() or j.dst.is_symlink()
+        except OSError as e:  # e.g. a name over 255 bytes: this file's failure, not the batch's
+            why = e.strerror or type(e).__name__
+            return Outcome(str(j.src), None, "failed", f"output {j.dst.name[:40]}...: {why}"), None
+        if there:
             if not is_ours(j.dst):
                 why = "exists and was not written by chromatize; refusing to replace it (choose another -o)"
                 return Outcome(str(j.src), None, "failed", f"output {j.dst} {why}"), None
