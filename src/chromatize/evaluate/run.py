@@ -306,8 +306,9 @@ def html_report(result: dict, grid: Image.Image, cols: list[str]) -> str:
         )
     summary = (
         f"{result['images']} colour images from {result['data']} ({result['skipped_grayscale']} grayscale "
-        f"truth images skipped, {result['unreadable']} unreadable); limit {result['limit']}, seed "
-        f"{result['seed']}, render size {result['render_size'] or 'model default'}."
+        f"truth images skipped, {result['unreadable']} unreadable); "
+        + (f"a seeded sample (--limit {result['limit']}, seed {result['seed']})" if result["limit"] else "every image")
+        + f", render size {result['render_size'] or 'each model card'}."
     )
     return report.render(str(result["data"]), summary, sections)
 
