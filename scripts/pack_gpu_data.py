@@ -7,7 +7,7 @@ original JPEG bytes of the prepared *train* split). A small pack of the carved *
 them so the run can report held-apart figures. The split comes from ``chromatize prepare``: nothing of
 val.tar, BSDS or Kodak is ever packed.
 
-    python scripts/pack_gpu_data.py --photos /work/runs/photos --tin /work/runs/tin64 \
+    python scripts/pack_gpu_data.py --photos prepared/photos --tin prepared/tin64 \
         --tin-source ../shared/data/tinyimagenet64 --out gpu_data1 --budget-mb 34 --tin-start 0
 
 Each pack is ``<kind>-<name>.npz`` with ``data`` (uint8, the files' bytes end to end), ``offsets``
