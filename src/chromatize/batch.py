@@ -184,17 +184,10 @@ class Settings:
     scribble: str | None = None  # a scribble PNG for every input (path)
     reference: str | None = None  # a reference photo for every input (path)
 
-    def hints_for(self, src: Path):
-        """The `HintSet` of one input (points from the table, the scribble and reference), or None."""
-        from .hints import HintSet, hints_for, load_reference, load_scribble
-
-        table = {k: HintSet(list(v.get("points", []))) for k, v in (self.hints or {}).items()}
-        hs = hints_for(table, src) or HintSet()
-        if self.scribble:
-            hs.scribble = load_scribble(self.scribble)
-        if self.reference:
-            hs.reference = load_reference(self.reference)
-        return hs if hs else None
+    @property
+    def steered(self) -> bool:
+        """Whether hints steer this run's colours."""
+        return bool(self.hints or self.scribble or self.reference)
 
 
 class BatchWorker:
@@ -202,6 +195,26 @@ class BatchWorker:
 
     def __init__(self, model, settings: Settings, warn: Callable[[str], None]):
         self.m, self.settings, self.warn = model, settings, warn
+        self._steering: tuple | None = None  # (hints table, scribble, reference): read once per worker
+
+    def _hints_for(self, src: Path):
+        """The `HintSet` of one input (its points and those for every input, the scribble, the
+        reference), or None; the table and the images are parsed and read once, on first use."""
+        from .hints import HintSet, hints_for, hints_table, load_reference, load_scribble
+
+        st = self.settings
+        if not st.steered:
+            return None
+        if self._steering is None:
+            self._steering = (
+                hints_table(st.hints or {}),
+                load_scribble(st.scribble) if st.scribble else None,
+                load_reference(st.reference) if st.reference else None,
+            )
+        table, scribble, reference = self._steering
+        hs = hints_for(table, src) or HintSet()  # a new set: the cached table is never changed
+        hs.scribble, hs.reference = scribble, reference
+        return hs if hs else None
 
     def _load(self, j: Job) -> tuple[Outcome | None, object]:
         from .imageio import is_grayscale, open_image
@@ -238,7 +251,7 @@ class BatchWorker:
 
         def single(img, src):
             try:
-                hints = st.hints_for(src) if (st.hints or st.scribble or st.reference) else None
+                hints = self._hints_for(src)
                 p = prepare_input(img)
                 if st.confidence or hints:
                     v = _analyse(self.m, p, st.decoding, st.render_size, st.flip)
@@ -248,7 +261,7 @@ class BatchWorker:
             except Exception as e:  # noqa: BLE001
                 return e
 
-        if st.confidence or st.hints or st.scribble or st.reference or len(imgs) == 1:
+        if st.confidence or st.steered or len(imgs) == 1:
             return [single(i, s) for i, s in zip(imgs, srcs)]
         try:
             prepared = [prepare_input(i) for i in imgs]
@@ -288,18 +301,14 @@ class BatchWorker:
 def check_hint_options(m, hints: dict | None, scribble: str | None, reference: str | None) -> None:
     """Hints that cannot work fail before any file is read: bad points, an unreadable scribble or reference,
     a reference for a model without a colour distribution."""
-    from .hints import HintSet, load_reference, load_scribble
+    from .hints import hints_table, load_reference, load_scribble
 
-    for name, entry in (hints or {}).items():
-        try:
-            HintSet(list(entry.get("points", [])))
-        except ChromatizeError as e:
-            raise ChromatizeError(f"hints for {name}: {e}") from None
+    hints_table(hints or {})
     if scribble:
         load_scribble(scribble)
     if reference:
         load_reference(reference)
-        if "confidence" not in m.family.offers:
+        if "distribution" not in m.family.offers:
             raise ChromatizeError(f"--reference: the {m.card.family} model has no colour distribution to steer")
 
 

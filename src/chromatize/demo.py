@@ -20,7 +20,7 @@ from PIL import Image
 from . import inference
 from .demo_hints import build_tab
 from .errors import ChromatizeError
-from .hints import HintSet
+from .hints import HintSet, hint_entry, hints_table
 from .imageio import check_writable, open_image, save_image
 
 MAX_UPLOAD_MB = 25
@@ -212,11 +212,13 @@ class DemoServer:
         try:
             m = self.model(model)
             d = parse_options(hints)
-            if "images" in d:
-                d = next(iter(d["images"].values()), {}) if isinstance(d["images"], dict) else None
-            if not isinstance(d, dict) or set(d) - {"points"}:
-                raise BadRequest('hints must be JSON such as {"points": [{"x": 10, "y": 20, "colour": "#1f4fa0"}]}')
-            hs = HintSet(list(d.get("points", [])))
+            try:
+                if isinstance(d.get("images"), dict):  # a whole hints file: its first image's hints
+                    hs = next(iter(hints_table(d["images"]).values()), HintSet())
+                else:
+                    hs = hint_entry(d, "this image")
+            except ChromatizeError as e:
+                raise BadRequest(str(e)) from None
             img = _load(path)
             return inference.analyse(img, m).image(hints=hs), ""
         except ChromatizeError as e:

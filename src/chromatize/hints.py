@@ -157,6 +157,23 @@ def load_reference(src: str | Path | Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def hint_entry(entry: Any, name: str) -> HintSet:
+    """The hints of one image as the JSON gives them (``{"points": [...]}``, or the bare list), checked."""
+    if isinstance(entry, list):
+        entry = {"points": entry}
+    if not isinstance(entry, dict) or set(entry) - {"points"}:
+        raise ChromatizeError(f'hints for {name!r} must be {{"points": [...]}}')
+    try:
+        return HintSet(list(entry.get("points", [])))
+    except ChromatizeError as e:
+        raise ChromatizeError(f"hints for {name}: {e}") from None
+
+
+def hints_table(images: dict[str, Any]) -> dict[str, HintSet]:
+    """The ``images`` object of a hints file (input name -> its hints) as checked `HintSet`s."""
+    return {str(name): hint_entry(entry, str(name)) for name, entry in images.items()}
+
+
 def read_hints_file(path: str | Path) -> dict[str, HintSet]:
     """Per-input hints from a JSON file (format in this module's doc); checked, one-line errors."""
     try:
@@ -169,17 +186,10 @@ def read_hints_file(path: str | Path) -> dict[str, HintSet]:
         )
     if d.get("version", HINTS_VERSION) != HINTS_VERSION:
         raise ChromatizeError(f"{path}: hints file version {d.get('version')!r}; this chromatize reads version 1")
-    out = {}
-    for name, entry in d["images"].items():
-        if isinstance(entry, list):
-            entry = {"points": entry}
-        if not isinstance(entry, dict) or set(entry) - {"points"}:
-            raise ChromatizeError(f'{path}: hints for {name!r} must be {{"points": [...]}}')
-        try:
-            out[str(name)] = HintSet(list(entry.get("points", [])))
-        except ChromatizeError as e:
-            raise ChromatizeError(f"{path}: {name}: {e}") from None
-    return out
+    try:
+        return hints_table(d["images"])
+    except ChromatizeError as e:
+        raise ChromatizeError(f"{path}: {e}") from None
 
 
 def hints_json(per_image: dict[str, HintSet]) -> str:

@@ -211,7 +211,7 @@ class Family:
     options: ClassVar[dict[str, Option]] = {}  # architecture options (stored in the card)
     train_options: ClassVar[dict[str, Option]] = {}  # family-specific training options
     decoding: ClassVar[dict[str, Option]] = {}  # inference knobs (temperature, ...) with their defaults
-    offers: ClassVar[frozenset[str]] = frozenset()  # extras of its predictions: confidence, alternatives
+    offers: ClassVar[frozenset[str]] = frozenset()  # what its predictions offer: confidence, alternatives, distribution
     default_render_size: ClassVar[int] = 128  # a card without inference.render_size renders at this
     manual_optimization: ClassVar[bool] = False
 

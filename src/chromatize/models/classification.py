@@ -103,7 +103,7 @@ class ClassificationFamily(Family):
         "palette_images": Option(2000, "training images sampled for the k-means palette", low=1),
     }
     decoding = {"temperature": Option(0.38, "annealed-mean temperature: 0 = mode (vivid), 1 = mean", low=0.0, high=1.0)}
-    offers = frozenset({"confidence", "alternatives"})
+    offers = frozenset({"confidence", "alternatives", "distribution"})
 
     def build(self, options: dict[str, Any]) -> nn.Module:
         return ClassificationUNet(**self.check_options(options))

@@ -161,7 +161,7 @@ class EfficientNetUNetFamily(Family):
             0.5, "logit adjustment towards rare colours: 0 = none, 1 = full re-balancing", low=0.0, high=2.0
         ),
     }
-    offers = frozenset({"confidence", "alternatives"})
+    offers = frozenset({"confidence", "alternatives", "distribution"})
     default_render_size = 256
 
     def build(self, options: dict[str, Any]) -> nn.Module:
