@@ -19,8 +19,8 @@ from PIL import Image
 
 from ..errors import ChromatizeError
 from ..hints import Hint, HintSet
-from ..imageio import atomic_write, atomic_write_text
-from .run import GRAY, HUE_NAMES, gray_of, load_truth, score
+from ..imageio import atomic_write_text
+from .run import GRAY, HUE_NAMES, cell, gray_of, load_truth, score
 
 POINTS = (0, 1, 2, 5, 10, 20, 50)
 REFERENCE_SHARE = 0.4  # the reference protocol's left strip
@@ -131,6 +131,22 @@ def _slim(rows: dict) -> dict:
     return {name: {k: r.get(k) for k in (*KEYS, "hue_shares", "hue_shares_truth")} for name, r in rows.items()}
 
 
+def gain_cells(r: dict, g: dict) -> list[str]:
+    """One row's PSNR, its gain, re-balanced AuC, its gain, colour ratio and below-gray share, formatted
+    (the text table and the report both show these)."""
+    return [
+        f"{r['psnr']:.2f}",
+        f"{r['psnr'] - g['psnr']:+.2f}",
+        f"{r['auc_rebalanced']:.2f}",
+        f"{r['auc_rebalanced'] - g['auc_rebalanced']:+.2f}",
+        f"{r['colourfulness_ratio']:.2f}",
+        cell(r, "below_gray_psnr_pct", ".1f"),
+    ]
+
+
+WIDTHS = (7, 8, 7, 8, 7, 7)  # of the text table's gain cells
+
+
 def table(result: dict) -> str:
     """Plain-text table: every row with its gain over the gray input."""
     lines = [
@@ -145,14 +161,9 @@ def table(result: dict) -> str:
             lines.append(
                 f"reference protocol (right {100 - REFERENCE_SHARE * 100:.0f} % coloured, left strip as reference):"
             )
-        g = rows[GRAY]
         for name, r in rows.items():
-            below = "" if r.get("below_gray_psnr_pct") is None else f"{r['below_gray_psnr_pct']:.1f}"
-            lines.append(
-                f"{name:14s} {r['psnr']:7.2f} {r['psnr'] - g['psnr']:+8.2f} {r['auc_rebalanced']:7.2f} "
-                f"{r['auc_rebalanced'] - g['auc_rebalanced']:+8.2f} {r['colourfulness_ratio']:7.2f} {below:>7s} "
-                f"{r['hue_gap_max']:7.1f}"
-            )
+            cells = " ".join(f"{c:>{w}s}" for c, w in zip(gain_cells(r, rows[GRAY]), WIDTHS))
+            lines.append(f"{name:14s} {cells} {r['hue_gap_max']:7.1f}")
     return "\n".join(lines)
 
 
@@ -195,16 +206,7 @@ def write_hint_outputs(result: dict, out: Path) -> None:
         body = [
             {
                 "cls": "gray" if name == GRAY else "",
-                "cells": [
-                    name,
-                    f"{r['psnr']:.2f}",
-                    f"{r['psnr'] - g['psnr']:+.2f}",
-                    f"{r['auc_rebalanced']:.2f}",
-                    f"{r['auc_rebalanced'] - g['auc_rebalanced']:+.2f}",
-                    f"{r['colourfulness_ratio']:.2f}",
-                    "" if r.get("below_gray_psnr_pct") is None else f"{r['below_gray_psnr_pct']:.1f}",
-                    *[f"{r['hue_shares'][h]:.1f}" for h in HUE_NAMES],
-                ],
+                "cells": [name, *gain_cells(r, g), *[f"{r['hue_shares'][h]:.1f}" for h in HUE_NAMES]],
             }
             for name, r in rows.items()
         ]
@@ -227,4 +229,4 @@ def write_hint_outputs(result: dict, out: Path) -> None:
         f"(Zhang et al. 2017) with seed {result['seed']}; {result['seconds']} s."
     )
     html = render(str(result["data"]), summary, sections)
-    atomic_write(out / "report.html", lambda tmp: Path(tmp).write_text(html))
+    atomic_write_text(out / "report.html", html)
