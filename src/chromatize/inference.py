@@ -59,7 +59,7 @@ class LoadedModel:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     engine: str = "torch"
     runner: Any = None  # the engine's replacement for the network part (None: torch)
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(init=False)
 
     def __post_init__(self):
         self.defaults = self.card.decoding
@@ -316,10 +316,13 @@ class ColourResult:
     def offers(self) -> frozenset[str]:
         return self.prediction.offers
 
+    def _decoding(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """This result's decoding values with ``overrides`` (checked), or unchanged without any."""
+        return self.model.decoding_for({**self.decoding, **overrides}) if overrides else self.decoding
+
     def chroma(self, **decoding: Any) -> torch.Tensor:
         """Chroma at the render size ``[1,2,h,w]`` (normalised units; overrides checked here)."""
-        opts = self.model.decoding_for({**self.decoding, **decoding}) if decoding else self.decoding
-        return self.prediction.chroma(**opts)
+        return self.prediction.chroma(**self._decoding(decoding))
 
     def image(self, hints: HintSet | None = None, steering: Any = None, **decoding: Any) -> Image.Image:
         """The coloured image at full resolution (decoding options override this result's), steered by
@@ -327,9 +330,14 @@ class ColourResult:
         if hints:
             from .steer import DEFAULT, steered_chroma
 
-            opts = self.model.decoding_for({**self.decoding, **decoding}) if decoding else self.decoding
             chroma = steered_chroma(
-                self.prediction, opts, self.prepared.l_full, hints, self.model.space, steering or DEFAULT, self.frame
+                self.prediction,
+                self._decoding(decoding),
+                self.prepared.l_full,
+                hints,
+                self.model.space,
+                steering or DEFAULT,
+                self.frame,
             )
             return compose(self.prepared, chroma, self.model.space)
         return compose(self.prepared, self.chroma(**decoding), self.model.space)
@@ -458,12 +466,12 @@ def hint_set(
     """Points, a scribble and a reference (paths or images) as one checked `HintSet`."""
     from .hints import load_reference, load_scribble
 
-    hs = hints if isinstance(hints, HintSet) else HintSet(list(hints or []))
-    if scribble is not None:
-        hs.scribble = load_scribble(scribble)
-    if reference is not None:
-        hs.reference = load_reference(reference)
-    return hs
+    base = hints if isinstance(hints, HintSet) else HintSet(list(hints or []))
+    return HintSet(
+        list(base.points),
+        load_scribble(scribble) if scribble is not None else base.scribble,
+        load_reference(reference) if reference is not None else base.reference,
+    )  # a new set: a HintSet the caller passed is not changed
 
 
 def alternatives(

@@ -153,8 +153,7 @@ class DistributionPrediction(Prediction):
         input pixels): the Bhattacharyya coefficient in [0, 1], ``[len(points), *size]``."""
         p = torch.softmax(self.logits[0], 0).sqrt()  # [K,h,w] at the head's resolution
         k, hh, ww = p.shape
-        hs, ws = self.l_n.shape[-2] / hh, self.l_n.shape[-1] / ww
-        idx = [min(int(y / hs), hh - 1) * ww + min(int(x / ws), ww - 1) for x, y in points]
+        idx = [row * ww + col for row, col in (self._head_cell(x, y) for x, y in points)]
         flat = p.reshape(k, -1)
         sim = (flat[:, idx].T @ flat).reshape(1, len(idx), hh, ww)
         sim = self.net.to_full(sim, self.l_n)
@@ -163,11 +162,16 @@ class DistributionPrediction(Prediction):
     def top_colours(self, x: int, y: int, n: int = 5, **decoding: Any) -> list[tuple[torch.Tensor, float]]:
         """The ``n`` likeliest classes at pixel (x, y) of the input: (chroma ``[2]``, probability)."""
         t, adj = self._opts(decoding)
-        logp = self.net.adjusted(self.logits[:1], **adj)[0]
-        hs, ws = self.l_n.shape[-2] / logp.shape[-2], self.l_n.shape[-1] / logp.shape[-1]
-        col = logp[:, min(int(y / hs), logp.shape[-2] - 1), min(int(x / ws), logp.shape[-1] - 1)].exp()
-        p, k = col.topk(min(n, len(col)))
+        row, col = self._head_cell(x, y)
+        prob = self.net.adjusted(self.logits[:1, :, row : row + 1, col : col + 1], **adj)[0, :, 0, 0].exp()
+        p, k = prob.topk(min(n, len(prob)))
         return [(self.chroma_classes()[i], float(q)) for i, q in zip(k, p)]
+
+    def _head_cell(self, x: float, y: float) -> tuple[int, int]:
+        """(row, column) of the head's score map that covers input pixel (x, y)."""
+        hh, ww = self.logits.shape[-2:]
+        hs, ws = self.l_n.shape[-2] / hh, self.l_n.shape[-1] / ww
+        return min(int(y / hs), hh - 1), min(int(x / ws), ww - 1)
 
     @staticmethod
     def _opts(decoding: dict[str, Any]) -> tuple[float, dict[str, Any]]:
