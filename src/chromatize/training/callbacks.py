@@ -15,6 +15,7 @@ from PIL import Image
 
 from .. import color
 from ..imageio import atomic_write
+from .stage import decoded_chroma
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -33,9 +34,8 @@ def sample_grid(module, l_n: torch.Tensor, ab_n: torch.Tensor, scale: int = 2) -
     """Rows of gray | predicted | truth for a batch of validation images, decoded by the family with the
     card's values (what users get)."""
     space = module.space
-    inp = module.family.training_input(l_n, ab_n, module.train_opts)
     with torch.no_grad():
-        pred = module.family.chroma(module.net, inp, module.card.decoding).float()
+        pred = decoded_chroma(module.family, module.net, l_n, module.card).float()
     gray = color.lc_to_rgb(l_n, torch.zeros_like(ab_n), space)
     cols = [gray, color.lc_to_rgb(l_n, pred, space), color.lc_to_rgb(l_n, ab_n, space)]
     rows = [torch.cat([c[i] for c in cols], dim=2) for i in range(len(l_n))]

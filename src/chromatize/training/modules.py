@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.card import ModelCard
-from .stage import psnr_rgb, warmup_cosine
+from .stage import decoded_chroma, psnr_rgb, warmup_cosine
 
 
 class FamilyModule(L.LightningModule):
@@ -53,7 +53,7 @@ class FamilyModule(L.LightningModule):
 
     def validation_step(self, batch, idx):
         inp, ab_n = self._inputs(batch)
-        pred = self.family.chroma(self.net, inp, self.card.decoding).float()
+        pred = decoded_chroma(self.family, self.net, inp.l_n, self.card).float()
         logs = {
             "val_l1": F.l1_loss(pred, ab_n),
             "val_psnr": psnr_rgb(inp.l_n, pred, ab_n, self.space),
