@@ -22,6 +22,13 @@ def smooth_color_image(seed: int, size: int = 48) -> Image.Image:
     return Image.fromarray((arr * 255).astype(np.uint8), "RGB")
 
 
+def two_regions(w: int = 96, h: int = 64) -> Image.Image:
+    """A gray photo of two flat regions split by a strong edge at x = w/2 (L* about 35 | 75)."""
+    a = np.full((h, w), 80, np.uint8)
+    a[:, w // 2 :] = 190
+    return Image.fromarray(a, "L")
+
+
 def jpeg_bytes(img: Image.Image, **kw) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92, **kw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import smooth_color_image
+from .conftest import smooth_color_image, two_regions
 
 gradio_client = pytest.importorskip("gradio_client")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -143,17 +144,27 @@ ARGS = [
 ]
 
 
-@pytest.mark.browser
-def test_browser_upload_colour_and_bad_file(server, gray_png, tmp_path):
+@contextlib.contextmanager
+def browser_page(url: str):
+    """A page of Debian's headless chromium (driven by Playwright) opened at ``url``; skips when either
+    is missing."""
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    url, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_browser_upload_colour_and_bad_file(server, gray_png, tmp_path):
+    with browser_page(server[0]) as page:
         page.locator("input[type=file]").first.set_input_files(str(gray_png))
         page.get_by_role("button", name="Colorize").click()
         page.locator("#message").get_by_text("Coloured with").wait_for(timeout=60_000)
@@ -174,7 +185,6 @@ def test_browser_upload_colour_and_bad_file(server, gray_png, tmp_path):
         page.get_by_role("button", name="Colorize").click()
         page.locator("#message").get_by_text("not an image").wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "demo_bad_file.png"), full_page=True)
-        browser.close()
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -343,9 +353,7 @@ def test_hostile_clients_cannot_starve_or_grow_the_server(server, model_dir, gra
 def test_api_colours_with_hints(server, model_dir, tmp_path):
     from gradio_client import Client, handle_file
 
-    a = np.full((60, 90), 80, np.uint8)
-    a[:, 45:] = 190
-    Image.fromarray(a).save(tmp_path / "two.png")
+    two_regions(90, 60).save(tmp_path / "two.png")
     client = Client(server[0], verbose=False)
     plain, msg = client.predict(handle_file(str(tmp_path / "two.png")), str(model_dir), "", api_name="/colorize_hints")
     assert msg == ""
@@ -369,20 +377,10 @@ def test_api_colours_with_hints(server, model_dir, tmp_path):
 
 @pytest.mark.browser
 def test_browser_click_places_a_point_and_recolours(server, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     from chromatize.metrics import lab_ab
 
-    a = np.full((100, 150), 80, np.uint8)
-    a[:, 75:] = 190
-    Image.fromarray(a).save(tmp_path / "two.png")
-    url, _ = server
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+    two_regions(150, 100).save(tmp_path / "two.png")
+    with browser_page(server[0]) as page:
         page.get_by_role("tab", name="Colour hints").click()
         page.locator("#hint-photo input[type=file]").set_input_files(str(tmp_path / "two.png"))
         page.locator("#hint-message").get_by_text("Click the photo").wait_for(timeout=60_000)
@@ -395,7 +393,6 @@ def test_browser_click_places_a_point_and_recolours(server, tmp_path):
         after = pic.get_attribute("src")
         imgs = [Image.open(io.BytesIO(page.request.get(s).body())).convert("RGB") for s in (before, after)]
         page.screenshot(path=str(ARTIFACTS / "demo_hints.png"), full_page=True)
-        browser.close()
     ab = [lab_ab(np.asarray(im))[:, 5:65].reshape(-1, 2).mean(0) for im in imgs]
     target = lab_ab(np.array([[[0x1F, 0x4F, 0xA0]]], np.uint8))[0, 0]  # the colour picker's start: #1f4fa0
     assert np.linalg.norm(ab[1] - target) < 0.5 * np.linalg.norm(ab[0] - target)  # the region turned blue

@@ -13,14 +13,7 @@ from chromatize.errors import ChromatizeError
 from chromatize.hints import HintSet, hints_for, hints_json, read_hints_file
 from chromatize.metrics import lab_ab
 
-from .conftest import run_cli
-
-
-def two_regions(w: int = 96, h: int = 64) -> Image.Image:
-    """A gray photo of two flat regions split by a strong edge at x = w/2 (L* about 35 | 75)."""
-    a = np.full((h, w), 80, np.uint8)
-    a[:, w // 2 :] = 190
-    return Image.fromarray(a, "L")
+from .conftest import run_cli, two_regions
 
 
 def mean_ab(img: Image.Image, cols: slice) -> np.ndarray:
