@@ -236,7 +236,9 @@ def test_two_nodes_with_torchrun_on_one_box(tiny, tmp_path):
         port = s.getsockname()[1]
     args = ["-m", "chromatize.cli", "train", *_tiny_regression(tiny, "-o", str(tmp_path / "mn"), "--max-steps", "3")]
     args += ["--batch-size", "8", "--devices", "1", "--num-nodes", "2"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    # Both 'nodes' are this box: gloo must talk over loopback. Without GLOO_SOCKET_IFNAME it uses the address
+    # the host name resolves to, which on a CI sandbox may be unreachable (the collective then times out).
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     procs = [
         subprocess.Popen(
             [
