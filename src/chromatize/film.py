@@ -1,0 +1,267 @@
+"""Colouring a film: frames streamed through the network and `steady.Steadier`, written in chunks.
+
+A film is cut into chunks of ``chunk`` frames. Each chunk is encoded to its own file in a work folder
+next to the output (``.<name>.parts/``), atomically, and the chunks are joined (packets copied, the
+audio added) when the last one is done; a killed run therefore continues at the first unfinished chunk.
+So that a chunk does not depend on how the run got there, every chunk starts its steady colour afresh
+and first runs through the ``warmup`` frames before it (their outputs discarded): a rerun, a resumed run
+and a chunk coloured elsewhere give the same pixels, and the seam does not jump, because the colour of
+the frames before it is already carried into the chunk's first frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ChromatizeError
+from .imageio import atomic_write, atomic_write_text
+from .inference import LoadedModel, Prepared, compose, full_lightness, small_l
+from .steady import Steadier
+from .video import CONTAINERS, ChunkWriter, FilmSource, Frame, join_chunks, output_name
+
+QUALITY_RANGE = (0, 51)
+
+
+@dataclass
+class FilmSettings:
+    """How a film is coloured. ``steady``: frames a colour averages at most (0: every frame on its own);
+    ``quality``: x264's constant rate factor (lower is better and larger; 18 looks like the input)."""
+
+    render_size: int
+    decoding: dict[str, Any]
+    flip: bool = False
+    steady: float = 4.0
+    quality: int = 18
+    chunk: int = 250
+    warmup: int = 16
+    preset: str = "veryfast"
+
+    def check(self) -> None:
+        lo, hi = QUALITY_RANGE
+        if isinstance(self.quality, bool) or not isinstance(self.quality, int) or not lo <= self.quality <= hi:
+            raise ChromatizeError(f"--quality must be an integer from {lo} (best) to {hi}, got {self.quality!r}")
+        if not (np.isfinite(self.steady) and 0 <= self.steady <= 100):
+            raise ChromatizeError(f"--steady must be from 0 (frame by frame) to 100 frames, got {self.steady}")
+        if self.chunk < 1 or self.warmup < 0:
+            raise ChromatizeError("chunk must be >= 1 frame and warmup >= 0")
+
+
+@dataclass
+class _Seen:
+    """A frame remembered for the next chunk's warm-up: its small lightness and (once computed) chroma."""
+
+    index: int
+    small: torch.Tensor
+    ab: np.ndarray | None = None
+
+
+@dataclass
+class FilmColourer:
+    """Colours frames one after another: network, then steady colour, then full resolution."""
+
+    model: LoadedModel
+    settings: FilmSettings
+    steadier: Steadier = field(init=False)
+
+    def __post_init__(self):
+        self.steadier = Steadier(max_weight=self.settings.steady)
+
+    def prepare(self, pixels: np.ndarray) -> tuple[Prepared, torch.Tensor]:
+        from PIL import Image
+
+        p = Prepared(full_lightness(Image.fromarray(pixels)), None, {})
+        return p, small_l(p, self.settings.render_size, self.model.card.render_min)
+
+    def predict(self, small: torch.Tensor) -> np.ndarray:
+        """The network's chroma ``[2,h,w]`` for one frame's small lightness (always alone in its batch, so
+        a frame's chroma does not depend on its neighbours)."""
+        ab = self.model.predict(small, self.settings.flip).chroma(**self.settings.decoding)
+        return ab[0].float().cpu().numpy()
+
+    def steady(self, small: torch.Tensor, ab: np.ndarray) -> np.ndarray:
+        return self.steadier.step(small[0, 0].numpy(), ab)[0]
+
+    def render(self, p: Prepared, ab: np.ndarray) -> np.ndarray:
+        return np.asarray(compose(p, torch.from_numpy(np.ascontiguousarray(ab))[None], self.model.space))
+
+    def colour(self, pixels: np.ndarray) -> np.ndarray:
+        """The next frame, coloured (8-bit RGB of the frame's size)."""
+        p, small = self.prepare(pixels)
+        return self.render(p, self.steady(small, self.predict(small)))
+
+
+def _digest(src: FilmSource, m: LoadedModel, s: FilmSettings) -> dict:
+    st = src.path.stat()
+    return {
+        "source": {"name": src.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns},
+        "model": {"name": m.name, "card": hashlib.sha256(m.card.to_json().encode()).hexdigest(), "engine": m.engine},
+        "settings": asdict(s),
+        "version": 1,
+    }
+
+
+class _Parts:
+    """The work folder of one film: chunk files, their order, and what settings made them."""
+
+    def __init__(self, out: Path, name: str, record: dict, frames: bool):
+        self.dir = out / f".{name}.parts"
+        self.frames = frames
+        self.suffix = ".done" if frames else ".nut"
+        meta = self.dir / "settings.json"
+        if self.dir.exists():
+            try:
+                same = json.loads(meta.read_text()) == json.loads(json.dumps(record))
+            except (OSError, ValueError):
+                same = False
+            if not same:  # chunks from other settings or another version of the input: start over
+                shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.dir.glob("*.part"):
+            stale.unlink()  # a chunk that was being written when the last run died
+        atomic_write_text(meta, json.dumps(record, indent=1, default=str))
+
+    def path(self, k: int) -> Path:
+        return self.dir / f"chunk-{k:06d}{self.suffix}"
+
+    def done(self, k: int) -> bool:
+        return self.path(k).exists()
+
+    def chunks(self) -> list[Path]:
+        return sorted(self.dir.glob(f"chunk-*{self.suffix}"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class FilmResult:
+    src: str
+    dst: str
+    frames: int
+    chunks_done: int
+    chunks_reused: int
+    cuts: int
+
+
+def colour_film(
+    src: str | Path,
+    out: Path,
+    model: LoadedModel,
+    settings: FilmSettings,
+    *,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
+    stop_after_chunks: int | None = None,
+) -> FilmResult | None:
+    """Colour the film ``src`` (video file or folder of numbered frames) into ``out``: ``out/<name>`` (video,
+    H.264, audio copied) or ``out/<folder>/`` (frames as PNG). Returns None when the output exists and
+    ``overwrite`` is off. ``on_frame(done, total)`` reports progress (total 0 when unknown).
+    ``stop_after_chunks``: stop (as if killed) after finishing that many chunks in this run (for tests)."""
+    settings.check()
+    source = FilmSource(src)
+    is_frames = bool(source.files)
+    name = source.path.name if is_frames else output_name(source.path)
+    dst = out / name
+    if dst.exists() and not overwrite:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    parts = _Parts(out, name, _digest(source, model, settings), is_frames)
+    col = FilmColourer(model, settings)
+    total = source.info.frames
+    ring: deque[_Seen] = deque(maxlen=max(settings.warmup, 1))
+    k_now, writer, tmp, n, done_now, reused = -1, None, None, 0, 0, 0
+    cuts = 0
+
+    def finish() -> None:
+        nonlocal writer, tmp, done_now
+        if writer is not None:
+            writer.close()
+            os.replace(tmp, parts.path(k_now))
+            done_now += 1
+        elif tmp is not None:  # numbered frames: the marker says every frame of the chunk is written
+            Path(tmp).write_text("")
+            os.replace(tmp, parts.path(k_now))
+            done_now += 1
+        writer = tmp = None
+
+    try:
+        for fr in _frames(source):
+            k = fr.index // settings.chunk
+            if k != k_now:
+                finish()
+                if stop_after_chunks is not None and done_now >= stop_after_chunks:
+                    return None
+                k_now = k
+                if parts.done(k):
+                    reused += 1
+                else:
+                    tmp = str(parts.path(k)) + ".part"
+                    if not is_frames:
+                        writer = ChunkWriter(tmp, source.info, settings.quality, settings.preset)
+                    cuts += col.steadier.cuts
+                    col.steadier = Steadier(max_weight=settings.steady)
+                    for seen in ring if settings.warmup else ():
+                        if seen.ab is None:
+                            seen.ab = col.predict(seen.small)
+                        col.steady(seen.small, seen.ab)
+                    col.steadier.cuts = 0  # count the chunk's own cuts only
+            n += 1
+            if tmp is None:  # a finished chunk: only its last frames matter (the next chunk's warm-up)
+                if settings.warmup and fr.index >= (k + 1) * settings.chunk - settings.warmup:
+                    ring.append(_Seen(fr.index, col.prepare(fr.pixels)[1]))
+                if on_frame:
+                    on_frame(n, total)
+                continue
+            p, small = col.prepare(fr.pixels)
+            ab = col.predict(small)
+            rgb = col.render(p, col.steady(small, ab))
+            if writer is not None:
+                writer.write(rgb, fr.pts)
+            else:
+                _write_frame(out / name / (source.files[fr.index].stem + ".png"), rgb)
+            ring.append(_Seen(fr.index, small, ab))
+            if on_frame:
+                on_frame(n, total)
+        finish()
+    except BaseException:
+        if writer is not None:
+            try:
+                writer.c.close()
+            except Exception:
+                pass
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    cuts += col.steadier.cuts
+    if not is_frames:
+        chunks = parts.chunks()
+        fmt = CONTAINERS.get(dst.suffix.lower(), "matroska")
+        try:
+            atomic_write(dst, lambda t: join_chunks(chunks, source.path, t, fmt))
+        except OSError as e:
+            raise ChromatizeError(f"{dst}: could not write the joined film ({e.strerror or e})") from e
+    parts.remove()
+    return FilmResult(str(source.path), str(dst), n, done_now, reused, cuts)
+
+
+def _frames(source: FilmSource) -> Iterator[Frame]:
+    # Video: the decoder's luma is the lightness input (a gray film's exact values; for a colour source
+    # the same as a gray conversion); numbered frames: the images as they are.
+    return source.frames(gray=not source.files)
+
+
+def _write_frame(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    atomic_write(path, lambda t: Image.fromarray(rgb).save(t, format="PNG"))
