@@ -90,9 +90,9 @@ class Steadier:
     def reset(self) -> None:
         self._prev = None
 
-    def step(self, l: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, float]:
+    def step(self, light: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, float]:
         """(steady chroma ``[2,h,w]``, share of pixels carried from the previous frame)."""
-        cur = l8(l)
+        cur = l8(light)
         ab_hw = np.ascontiguousarray(np.moveaxis(np.asarray(ab, np.float32), 0, -1))
         if self.max_weight <= 0 or self._prev is None or self._prev[0].shape != cur.shape:
             out, weight, share = ab_hw, np.ones(cur.shape, np.float32), 0.0

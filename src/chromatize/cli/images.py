@@ -65,8 +65,22 @@ def colorize(
         Optional[Path], typer.Option(help="PNG of the photo's size with colours painted on transparent ground.")
     ] = None,
     reference: Annotated[Optional[Path], typer.Option(help="A colour photo whose colours to borrow.")] = None,
+    sequence: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--sequence/--no-sequence",
+            help="Folders of numbered frames are films (default: when they look like one scene).",
+        ),
+    ] = None,
+    steady: Annotated[
+        float, typer.Option(help="Films: frames a colour is averaged over along the motion (0: frame by frame).")
+    ] = 4.0,
+    quality: Annotated[int, typer.Option(help="Films: H.264 quality, 0 (best) to 51; 18 looks like the input.")] = 18,
 ) -> None:
-    """Colour grayscale photos; never touches the inputs, skips finished outputs.
+    """Colour grayscale photos and films; never touches the inputs, skips finished outputs.
+
+    Films (mp4, mov, mkv, avi, webm; folders of numbered frames) get steady colours carried along the
+    motion, keep their size, timing and sound, and resume where a killed run stopped.
 
     Decoding knobs (--temperature, ...) apply to models whose family declares them; `chromatize models
     --families` lists each family's. Defaults come from the model card.
@@ -74,8 +88,10 @@ def colorize(
     Example: chromatize colorize scans/ old.jpg -o coloured/ --model classification
     Example: chromatize colorize --example -o out/
     Example: chromatize colorize photo.jpg -o out/ --hint 0.5,0.2,skyblue --hint 120,340,#8b0000
+    Example: chromatize colorize newsreel.mp4 -o out/ --quality 20
     """
     from ..batch import run_batch
+    from ..film import split_films
 
     if cluster is not None:
         from ..cluster import run_on_cluster
@@ -88,8 +104,23 @@ def colorize(
     if not (math.isfinite(max_megapixels) and max_megapixels > 0):
         _die(f"--max-megapixels must be a positive finite number, got {max_megapixels}")
     table = hint_table(hint, hints)
+    photos, films, notes = split_films(inputs, sequence)
+    for note in notes:
+        typer.echo(f"note {note}", err=True)
+    if films:
+        if table or scribble or reference:
+            _die("colour hints apply to photos; films take none yet (colour the films in a separate run)")
+        if cluster is not None:
+            _die("--cluster colours photos; colour films without it")
+        done, skipped, failed = _films(
+            films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite
+        )
+        if not photos:
+            typer.echo(f"{done} films coloured, {skipped} skipped (already done), {failed} failed -> {out}")
+            raise typer.Exit(1 if failed else 0)
+        typer.echo(f"{done} films coloured, {skipped} skipped, {failed} failed; now the photos", err=True)
     done, skipped, failed = run_batch(
-        inputs,
+        photos,
         out,
         model=model,
         render_size=render_size,
@@ -112,6 +143,32 @@ def colorize(
     typer.echo(f"{done} coloured, {skipped} skipped (already done), {failed} failed -> {out}")
     if failed:
         raise typer.Exit(1)
+
+
+def _films(
+    films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite
+) -> tuple[int, int, int]:
+    from ..film import FilmSettings, run_films
+    from ..inference import load_model
+
+    m = load_model(model, device=device, engine=engine)
+    settings = FilmSettings(
+        m.render_size_for(render_size),
+        m.decoding_for(given_knobs(ctx)),
+        flip=flip,
+        steady=steady,
+        quality=quality,
+    )
+    settings.check()
+    return run_films(
+        films,
+        out,
+        m,
+        settings,
+        overwrite=overwrite,
+        progress=sys.stderr.isatty(),
+        say=lambda s: typer.echo(s, err=True),
+    )
 
 
 def hint_table(points: list[str] | None, path: Path | None) -> dict | None:

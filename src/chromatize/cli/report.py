@@ -92,6 +92,11 @@ def evaluate(
     reference_crop: Annotated[
         bool, typer.Option(help="Colour-hint benchmark: also colour each photo with a crop of itself as reference.")
     ] = False,
+    video: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Film benchmark: a colour clip (video file or folder of frames; repeat), turned gray."),
+    ] = None,
+    steady: Annotated[float, typer.Option(help="Film benchmark: the steady colour's frames (as colorize).")] = 4.0,
 ) -> None:
     """Score models against colour truth (PSNR, SSIM, AuC, colourfulness), with a gray baseline row.
 
@@ -101,7 +106,11 @@ def evaluate(
     Example: chromatize evaluate --data ../shared/data/tinyimagenet64/val.tar --limit 2000 -o r/
     Example: chromatize evaluate --practical --folder scans=my_scans/ -o practical/
     Example: chromatize evaluate --data ../shared/data/kodak24 --hint-points 0,1,2,5,10,20,50 --reference-crop -o h/
+    Example: chromatize evaluate --video ../shared/data/clips/blackswan --video ../shared/data/clips/cows -o v/
     """
+    if video:
+        _video_benchmark(ctx, video, model, render_size, engine, steady, limit, out)
+        return
     if practical:
         from ..evaluate.practical import run_practical
 
@@ -156,3 +165,27 @@ def evaluate(
         typer.echo(f"note: {note}", err=True)
     typer.echo(table(res))
     typer.echo(f"{res['images']} images ({res['skipped_grayscale']} grayscale skipped) -> {out}/metrics.json")
+
+
+def _video_benchmark(ctx, clips, model, render_size, engine, steady, limit, out) -> None:
+    from ..evaluate.video_bench import table, video_benchmark, write_strip
+    from ..film import FilmSettings
+    from ..imageio import atomic_write_text
+    from ..inference import load_model
+
+    if model and len(model) > 1:
+        _die("the film benchmark takes one --model")
+    for c in clips:
+        if not Path(c).exists():
+            _die(f"--video {c}: no such file or folder")
+    m = load_model(model[0] if model else None, engine=engine)
+    settings = FilmSettings(m.render_size_for(render_size), m.decoding_for(given_knobs(ctx)), steady=steady)
+    settings.check()
+    res = video_benchmark(clips, m, settings, limit=limit, progress=sys.stderr.isatty())
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "video.json", json.dumps({k: v for k, v in res.items() if k != "strip"}, indent=1))
+    text = table(res)
+    atomic_write_text(out / "video.md", text + "\n")
+    write_strip(res, out / "strip.jpg")
+    typer.echo(text)
+    typer.echo(f"{len(clips)} clips -> {out}/video.json, {out}/strip.jpg")
