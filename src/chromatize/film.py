@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -174,10 +175,15 @@ def colour_film(
     is_frames = bool(source.files)
     name = source.path.name if is_frames else output_name(source.path)
     dst = out / name
-    if dst.exists() and not overwrite:
+    src_real, dst_real = source.path.resolve(), dst.resolve()
+    if dst_real == src_real or src_real in dst_real.parents:
+        raise ChromatizeError(f"{source.name}: the output {dst} would overwrite the input; choose another -o folder")
+    unfinished = (out / f".{name}.parts").exists()
+    if dst.exists() and not overwrite and not unfinished:
         return None
     out.mkdir(parents=True, exist_ok=True)
     parts = _Parts(out, name, _digest(source, model, settings), is_frames)
+    written: list[Path] = []
     col = FilmColourer(model, settings)
     total = source.info.frames
     ring: deque[_Seen] = deque(maxlen=max(settings.warmup, 1))
@@ -230,7 +236,8 @@ def colour_film(
             if writer is not None:
                 writer.write(rgb, fr.pts)
             else:
-                _write_frame(out / name / (source.files[fr.index].stem + ".png"), rgb)
+                written.append(out / name / (source.files[fr.index].stem + ".png"))
+                _write_frame(written[-1], rgb)
             ring.append(_Seen(fr.index, small, ab))
             if on_frame:
                 on_frame(n, total)
@@ -243,6 +250,12 @@ def colour_film(
                 pass
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if sys.exc_info()[0] is ChromatizeError:  # the input is unusable: a rerun cannot finish it either
+            parts.remove()
+            for f in written:
+                f.unlink(missing_ok=True)
+            if is_frames and dst.is_dir() and not any(dst.iterdir()):
+                dst.rmdir()
         raise
     cuts += col.steadier.cuts
     if not is_frames:

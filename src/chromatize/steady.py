@@ -12,6 +12,8 @@ colour of one shot reaches the next.
 
 Everything here works at the network's render size (a few hundred pixels a side): flow is computed on
 the same small lightness the network sees, and the output chroma is then upsampled as for a still.
+A pixel's flow is trusted when it passes the forward-backward check and the previous frame, warped, has
+the same lightness there (give or take ``light_tol`` and the frame's overall change of exposure).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Steadier:
 
     max_weight: float = 8.0
     cut_share: float = 0.3
-    light_tol: float = 0.0  # also distrust pixels whose lightness changed by more than this (L*; 0 = off)
+    light_tol: float = 12.0  # also distrust pixels whose lightness moved by more than this (L*; 0 = off)
     preset: str = "fast"
     _prev: tuple | None = field(default=None, repr=False)
     _dis: object = field(default=None, repr=False)
@@ -101,8 +103,11 @@ class Steadier:
                 self._dis = dis_flow(self.preset)
             prev_l, prev_ab, prev_w = self._prev
             fwd, ok = consistent_flow(cur, prev_l, self._dis)
-            if self.light_tol > 0:
-                ok &= np.abs(remap(prev_l, fwd).astype(np.float32) - cur) < self.light_tol * 2.55
+            if self.light_tol > 0 and ok.any():
+                # The warped last frame must look like this one, up to a change of exposure (old films
+                # flicker in brightness): two shots can have flows that pass the check, not this.
+                d = cur.astype(np.float32) - remap(prev_l, fwd).astype(np.float32)
+                ok &= np.abs(d - np.median(d[ok])) < self.light_tol * 2.55
             share = float(ok.mean())
             if share < self.cut_share:
                 self.cuts += 1
