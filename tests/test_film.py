@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chromatize.errors import ChromatizeError
 from chromatize.steady import Steadier
 
 from .conftest import run_cli
@@ -96,7 +95,12 @@ def test_a_film_keeps_size_timing_and_sound(capsys, tmp_path, tiny_cls_dir):
 
 @pytest.mark.parametrize(
     "name, codec, written",
-    [("a.mkv", "mpeg4", "a.mkv"), ("b.avi", "mjpeg", "b.avi"), ("c.webm", "libvpx-vp9", "c.mkv"), ("d.mov", "prores_ks", "d.mov")],
+    [
+        ("a.mkv", "mpeg4", "a.mkv"),
+        ("b.avi", "mjpeg", "b.avi"),
+        ("c.webm", "libvpx-vp9", "c.mkv"),
+        ("d.mov", "prores_ks", "d.mov"),
+    ],
 )
 def test_containers_and_codecs(tmp_path, tiny_cls_dir, name, codec, written):
     from chromatize.film import FilmSettings, colour_film
@@ -193,7 +197,9 @@ def test_unusable_films_fail_in_one_line_and_the_rest_go_on(capsys, tmp_path, ti
     assert left == ["good.mp4"]  # nothing half-written, no work folders of failed films
 
 
-@pytest.mark.parametrize("args, message", [(["--quality", "60"], "--quality must be"), (["--steady", "-1"], "--steady")])
+@pytest.mark.parametrize(
+    "args, message", [(["--quality", "60"], "--quality must be"), (["--steady", "-1"], "--steady")]
+)
 def test_bad_film_options(capsys, tmp_path, tiny_cls_dir, args, message):
     src = make_video(tmp_path / "f.mp4", n=3, audio=False)
     code, _, err = run_cli(capsys, "colorize", src, "-o", tmp_path / "o", "--model", tiny_cls_dir, *args)
