@@ -375,6 +375,31 @@ def test_api_colours_with_hints(server, model_dir, tmp_path):
     assert out is None and "outside the 90x60 image" in msg
 
 
+def test_api_colours_a_clip_like_the_cli(server, model_dir, tmp_path, capsys):
+    """The film tab's endpoint gives the frames `chromatize colorize` gives (same model, same steadiness),
+    as an MP4 a browser plays; an overlong clip is refused with a message."""
+    import av
+    from gradio_client import Client, handle_file
+
+    from .conftest import run_cli
+    from .test_film import make_video, video_frames
+
+    src = make_video(tmp_path / "clip.mp4", n=12)
+    out, msg = Client(server[0], verbose=False).predict(
+        handle_file(str(src)), str(model_dir), 4, api_name="/colour_clip"
+    )
+    assert "12 frames" in msg, msg
+    out = out["video"] if isinstance(out, dict) else out
+    mine, v = video_frames(Path(out))
+    assert len(mine) == 12 and v.codec_context.name == "h264"
+    code, _, err = run_cli(capsys, "colorize", src, "-o", tmp_path / "cli", "--model", model_dir)
+    assert code == 0, err
+    cli, _ = video_frames(tmp_path / "cli" / "clip.mp4")
+    assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(mine, cli)) == 0
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 1  # the sound came along
+
+
 @pytest.mark.browser
 def test_browser_click_places_a_point_and_recolours(server, tmp_path):
     from chromatize.metrics import lab_ab

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from .imageio import check_writable, open_image, save_image
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
 QUEUE_SIZE = 16
+FILM_MAX_FRAMES = 750  # the demo colours clips of up to 30 s at 25 fps (about 90 s of work on 2 cores)
 
 
 class UploadImage(gr.Image):
@@ -224,6 +226,35 @@ class DemoServer:
         except ChromatizeError as e:
             return None, _msg(e)
 
+    def colour_clip(self, path: str | None, model: str | None = None, steady: float = 4.0):
+        """API and UI: a short clip -> (coloured MP4, message). The same pipeline as `chromatize colorize`
+        on a film; clips longer than `FILM_MAX_FRAMES` frames are refused (the command line has no limit)."""
+        from .film import FilmSettings, colour_film
+        from .video import FilmSource
+
+        try:
+            if not path:
+                raise ChromatizeError("upload a clip first")
+            m = self.model(model)
+            src = FilmSource(path)
+            if src.info.frames > FILM_MAX_FRAMES:
+                raise ChromatizeError(
+                    f"this clip has about {src.info.frames} frames; the demo colours up to {FILM_MAX_FRAMES} "
+                    "(use `chromatize colorize` for whole films)"
+                )
+            settings = FilmSettings(m.render_size_for(None), m.decoding_for({}), steady=float(steady))
+            out = Path(tempfile.mkdtemp(prefix="chromatize-film-"))
+            # MP4 plays in every browser; the sound is kept when it came in an MP4 or MOV already.
+            keep_sound = Path(path).suffix.lower() in (".mp4", ".m4v", ".mov")
+            r = colour_film(path, out, m, settings, suffix=".mp4", audio=keep_sound)
+            if self.save_dir is not None:
+                self.save_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(r.dst, self.save_dir / f"{Path(path).stem}.{Path(str(m.name)).name}.mp4")
+            note = "" if keep_sound or not src.info.audio else " (sound dropped: not in an MP4 or MOV)"
+            return r.dst, f"{r.frames} frames, {r.cuts} scene cuts, steady over {steady:g} frames{note}."
+        except ChromatizeError as e:
+            return None, _msg(e)
+
     def build(self) -> gr.Blocks:
         """The Gradio page and its two API endpoints (``/compare``, ``/colorize``)."""
         return _build_page(self)
@@ -267,6 +298,15 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
                     alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
         with gr.Tab("Colour hints"):
             build_tab(srv, names, UploadImage)
+        with gr.Tab("Film"), gr.Row():
+            with gr.Column():
+                clip = gr.Video(label=f"clip (up to {FILM_MAX_FRAMES} frames)", sources=["upload"])
+                film_model = gr.Dropdown(names, value=default, label="model")
+                steady = gr.Slider(0, 16, value=4, step=1, label="steady: frames a colour averages (0: frame by frame)")
+                film_go = gr.Button("Colour the clip", variant="primary")
+            with gr.Column():
+                film_out = gr.Video(label="coloured", format="mp4")
+                film_msg = gr.Markdown()
         one_queue = {"concurrency_limit": 1, "concurrency_id": "colour"}  # every request in one line
         go.click(
             srv.compare,
@@ -274,6 +314,9 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
             [slider, gallery, conf, alts, msg],
             api_name="compare",
             **one_queue,
+        )
+        film_go.click(
+            srv.colour_clip, [clip, film_model, steady], [film_out, film_msg], api_name="colour_clip", **one_queue
         )
         api_in = UploadImage(type="filepath", visible=False, label="image")
         api_model = gr.Textbox(visible=False, label="model")

@@ -165,15 +165,20 @@ def colour_film(
     overwrite: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
     stop_after_chunks: int | None = None,
+    suffix: str | None = None,
+    audio: bool = True,
 ) -> FilmResult | None:
     """Colour the film ``src`` (video file or folder of numbered frames) into ``out``: ``out/<name>`` (video,
     H.264, audio copied) or ``out/<folder>/`` (frames as PNG). Returns None when the output exists and
     ``overwrite`` is off. ``on_frame(done, total)`` reports progress (total 0 when unknown).
-    ``stop_after_chunks``: stop (as if killed) after finishing that many chunks in this run (for tests)."""
+    ``stop_after_chunks``: stop (as if killed) after finishing that many chunks in this run (for tests).
+    ``suffix``: the output container by its suffix (default: the input's); ``audio``: copy the sound."""
     settings.check()
     source = FilmSource(src)
     is_frames = bool(source.files)
     name = source.path.name if is_frames else output_name(source.path)
+    if suffix and not is_frames:
+        name = Path(name).stem + suffix
     dst = out / name
     src_real, dst_real = source.path.resolve(), dst.resolve()
     if dst_real == src_real or src_real in dst_real.parents:
@@ -262,7 +267,7 @@ def colour_film(
         chunks = parts.chunks()
         fmt = CONTAINERS.get(dst.suffix.lower(), "matroska")
         try:
-            atomic_write(dst, lambda t: join_chunks(chunks, source.path, t, fmt))
+            atomic_write(dst, lambda t: join_chunks(chunks, source.path if audio else None, t, fmt))
         except OSError as e:
             raise ChromatizeError(f"{dst}: could not write the joined film ({e.strerror or e})") from e
     parts.remove()
