@@ -135,6 +135,29 @@ def test_a_stopped_run_resumes_with_the_same_bytes(tmp_path, tiny_cls_dir):
     assert not parts.exists()
 
 
+def test_a_resumed_film_keeps_its_first_runs_thread_count(tmp_path, tiny_cls_dir):
+    """Float sums differ in the last bits between thread counts; a resumed film must not mix them."""
+    import torch
+
+    from chromatize.film import FilmSettings, colour_film
+    from chromatize.inference import load_model
+
+    src = make_video(tmp_path / "f.mp4", n=9, audio=False)
+    m = load_model(tiny_cls_dir)
+    s = FilmSettings(64, m.decoding_for({}), chunk=3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        colour_film(src, tmp_path / "o", m, s, stop_after_chunks=1)
+        assert json.loads((tmp_path / "o" / ".f.mp4.parts" / "settings.json").read_text())["threads"] == 2
+        torch.set_num_threads(1)
+        r = colour_film(src, tmp_path / "o", m, s)
+        assert r.chunks_reused == 1 and r.threads == 2
+        assert torch.get_num_threads() == 1  # the caller's setting is back
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_changed_settings_do_not_reuse_chunks(tmp_path, tiny_cls_dir):
     from chromatize.film import FilmSettings, colour_film
     from chromatize.inference import load_model

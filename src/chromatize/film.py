@@ -29,6 +29,7 @@ from .errors import ChromatizeError
 from .imageio import atomic_write, atomic_write_text
 from .inference import LoadedModel, Prepared, compose, full_lightness, small_l
 from .steady import Steadier
+from .threads import POLICY
 from .video import CONTAINERS, ChunkWriter, FilmSource, Frame, is_video, join_chunks, numbered_frames, output_name
 
 QUALITY_RANGE = (0, 51)
@@ -116,22 +117,27 @@ def _digest(src: FilmSource, m: LoadedModel, s: FilmSettings) -> dict:
 class _Parts:
     """The work folder of one film: chunk files, their order, and what settings made them."""
 
-    def __init__(self, out: Path, name: str, record: dict, frames: bool):
+    def __init__(self, out: Path, name: str, record: dict, frames: bool, threads: int):
         self.dir = out / f".{name}.parts"
         self.frames = frames
         self.suffix = ".done" if frames else ".nut"
+        self.threads = threads
         meta = self.dir / "settings.json"
         if self.dir.exists():
             try:
-                same = json.loads(meta.read_text()) == json.loads(json.dumps(record))
-            except (OSError, ValueError):
+                old = json.loads(meta.read_text())
+                same = {k: v for k, v in old.items() if k != "threads"} == json.loads(json.dumps(record))
+                threads = int(old["threads"]) if same else threads
+            except (OSError, ValueError, KeyError, TypeError):
                 same = False
-            if not same:  # chunks from other settings or another version of the input: start over
+            if same:  # resume with the threads the finished chunks were made with: the same last bits
+                self.threads = threads
+            else:  # chunks from other settings or another version of the input: start over
                 shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in self.dir.glob("*.part"):
             stale.unlink()  # a chunk that was being written when the last run died
-        atomic_write_text(meta, json.dumps(record, indent=1, default=str))
+        atomic_write_text(meta, json.dumps({**record, "threads": self.threads}, indent=1, default=str))
 
     def path(self, k: int) -> Path:
         return self.dir / f"chunk-{k:06d}{self.suffix}"
@@ -154,6 +160,7 @@ class FilmResult:
     chunks_done: int
     chunks_reused: int
     cuts: int
+    threads: int  # the network's threads for the whole film (a resumed film keeps its first run's)
 
 
 def colour_film(
@@ -187,7 +194,13 @@ def colour_film(
     if dst.exists() and not overwrite and not unfinished:
         return None
     out.mkdir(parents=True, exist_ok=True)
-    parts = _Parts(out, name, _digest(source, model, settings), is_frames)
+    parts = _Parts(out, name, _digest(source, model, settings), is_frames, POLICY.fixed_count())
+    with POLICY.holding(parts.threads):
+        return _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_after_chunks, audio)
+
+
+def _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_after_chunks, audio):
+    is_frames = bool(source.files)
     written: list[Path] = []
     col = FilmColourer(model, settings)
     total = source.info.frames
@@ -271,7 +284,7 @@ def colour_film(
         except OSError as e:
             raise ChromatizeError(f"{dst}: could not write the joined film ({e.strerror or e})") from e
     parts.remove()
-    return FilmResult(str(source.path), str(dst), n, done_now, reused, cuts)
+    return FilmResult(str(source.path), str(dst), n, done_now, reused, cuts, parts.threads)
 
 
 def _frames(source: FilmSource) -> Iterator[Frame]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RECHECK = 1.0  # seconds between readings
@@ -88,6 +90,28 @@ class ThreadPolicy:
         if n != torch.get_num_threads():
             torch.set_num_threads(n)
         self.threads = n
+
+    def fixed_count(self) -> int:
+        """The threads to hold for a whole job whose result must not depend on the load (a film): the
+        policy's choice now, or torch's setting when the policy is off."""
+        import torch
+
+        return self.choose() or torch.get_num_threads()
+
+    @contextmanager
+    def holding(self, n: int) -> Iterator[None]:
+        """Exactly ``n`` threads for every network run inside, whatever the load (float sums depend on
+        the thread count in the last bits, and a film's chunks must come out the same when a run
+        resumes); the policy as before afterwards."""
+        import torch
+
+        mode, before = self.mode, torch.get_num_threads()
+        self.mode = str(n)
+        try:
+            yield
+        finally:
+            self.mode = mode
+            torch.set_num_threads(before)
 
 
 POLICY = ThreadPolicy()

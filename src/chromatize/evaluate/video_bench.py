@@ -92,7 +92,16 @@ def video_benchmark(
     splice: bool = True,
     progress: bool = False,
 ) -> dict:
-    """Score frame-by-frame and steady colour on each clip; ``limit``: the first N frames of each."""
+    """Score frame-by-frame and steady colour on each clip; ``limit``: the first N frames of each.
+    The network keeps one thread count throughout (as a film run does), so the splice check compares
+    like with like."""
+    from ..threads import POLICY
+
+    with POLICY.holding(POLICY.fixed_count()):
+        return _video_benchmark(clips, model, settings, limit, splice, progress)
+
+
+def _video_benchmark(clips, model, settings, limit, splice, progress) -> dict:
     from rich.progress import track
 
     col = FilmColourer(model, settings)
