@@ -148,7 +148,8 @@ class FilmSource:
         try:
             with av.open(str(self.path)) as c:
                 v = c.streams.video[0]
-                v.thread_type = "AUTO"
+                # FFmpeg's slice threads only (its default): with frame threads ("AUTO"), leaving the loop
+                # early (an error, a stop) can hang beside torch's OpenMP (PyAV issues #1849, #1861).
                 for fr in c.decode(v):
                     if (fr.width, fr.height) != size:
                         raise ChromatizeError(
