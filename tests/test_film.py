@@ -305,3 +305,49 @@ def test_film_benchmark(capsys, tmp_path, tiny_cls_dir):
     assert res["splice"]["max_ab_difference_any_frame"] == 0  # the cut restarted the colour
     assert Image.open(out / "strip.jpg").width > 200
     assert "| steady |" in text
+
+
+def test_a_chunk_on_its_own_matches_the_run_through_the_film(tmp_path, tiny_cls_dir):
+    """What a cluster worker does (seek to the warm-up frames before its chunk, colour the chunk) gives
+    the chunk file a run through the whole film gives."""
+    from chromatize.film import FilmSettings, _Parts, colour_chunk, colour_film
+    from chromatize.inference import load_model
+    from chromatize.video import FilmSource
+
+    src = make_video(tmp_path / "f.mp4", n=20, audio=False)
+    m = load_model(tiny_cls_dir)
+    s = FilmSettings(64, m.decoding_for({}), chunk=6, warmup=4)
+    colour_film(src, tmp_path / "a", m, s, stop_after_chunks=3)
+    whole = tmp_path / "a" / ".f.mp4.parts"
+    assert [fr.index for fr in FilmSource(src).frames(start=13)] == list(range(13, 20))
+    parts = _Parts.existing(tmp_path / "b", threads=json.loads((whole / "settings.json").read_text())["threads"])
+    parts.dir.mkdir()
+    for k in (0, 2):
+        frames, _ = colour_chunk(FilmSource(src), k, parts, m, s)
+        assert frames == 6
+        assert (parts.dir / f"chunk-{k:06d}.nut").read_bytes() == (whole / f"chunk-{k:06d}.nut").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_film_on_a_local_dask_cluster(tmp_path, tiny_cls_dir):
+    from chromatize.film import FilmSettings, colour_film, colour_film_on_cluster
+    from chromatize.inference import load_model
+
+    src = make_video(tmp_path / "f.mp4", n=20)
+    m = load_model(tiny_cls_dir)
+    s = FilmSettings(64, m.decoding_for({}), chunk=6, warmup=4)
+    spec = {"model": str(tiny_cls_dir), "device": "cpu", "engine": "torch"}
+    r = colour_film_on_cluster("local:2", src, tmp_path / "c", m, s, spec=spec)
+    assert r.frames == 20 and r.chunks_done == 4 and r.threads == 1
+    frames, _ = video_frames(tmp_path / "c" / "f.mp4")
+    assert len(frames) == 20
+    assert audio_packets(tmp_path / "c" / "f.mp4") == audio_packets(src)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count: then a local run gives the same bytes
+    try:
+        colour_film(src, tmp_path / "l", m, s)
+    finally:
+        torch.set_num_threads(before)
+    assert (tmp_path / "c" / "f.mp4").read_bytes() == (tmp_path / "l" / "f.mp4").read_bytes()

@@ -79,6 +79,21 @@ def colour_chunk(pairs: list[tuple[str, str]], started: float) -> list[dict]:
     return out
 
 
+def film_chunk_task(src: str, parts_dir: str, k: int, spec: dict, settings: dict, threads: int) -> tuple[int, int]:
+    """Task: chunk ``k`` of the film ``src`` into ``parts_dir`` (see `film.colour_chunk`); (frames, cuts)."""
+    from pathlib import Path
+
+    from .film import FilmSettings, _Parts, colour_chunk
+    from .inference import load_model
+    from .video import FilmSource
+
+    parts = _Parts.existing(Path(parts_dir), threads)
+    if parts.done(k):  # a retry after the chunk was written
+        return 0, 0
+    m = load_model(spec["model"], device=spec["device"], engine=spec["engine"])  # cached per worker process
+    return colour_chunk(FilmSource(src), k, parts, m, FilmSettings(**settings))
+
+
 def connect(address: str):
     """A Dask client: ``local[:N]`` starts N worker processes here; anything else is a scheduler address."""
     try:

@@ -139,6 +139,13 @@ class _Parts:
             stale.unlink()  # a chunk that was being written when the last run died
         atomic_write_text(meta, json.dumps({**record, "threads": self.threads}, indent=1, default=str))
 
+    @classmethod
+    def existing(cls, folder: Path, threads: int) -> _Parts:
+        """A work folder another process set up (a cluster worker writes its chunks into it)."""
+        parts = cls.__new__(cls)
+        parts.dir, parts.frames, parts.suffix, parts.threads = Path(folder), False, ".nut", threads
+        return parts
+
     def path(self, k: int) -> Path:
         return self.dir / f"chunk-{k:06d}{self.suffix}"
 
@@ -183,20 +190,75 @@ def colour_film(
     settings.check()
     source = FilmSource(src)
     is_frames = bool(source.files)
-    name = source.path.name if is_frames else output_name(source.path)
-    if suffix and not is_frames:
-        name = Path(name).stem + suffix
-    dst = out / name
-    src_real, dst_real = source.path.resolve(), dst.resolve()
-    if dst_real == src_real or src_real in dst_real.parents:
-        raise ChromatizeError(f"{source.name}: the output {dst} would overwrite the input; choose another -o folder")
-    unfinished = (out / f".{name}.parts").exists()
-    if dst.exists() and not overwrite and not unfinished:
+    name, dst = _output(source, out, suffix)
+    if _finished(out, name, dst, overwrite):
         return None
     out.mkdir(parents=True, exist_ok=True)
     parts = _Parts(out, name, _digest(source, model, settings), is_frames, POLICY.fixed_count())
     with POLICY.holding(parts.threads):
         return _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_after_chunks, audio)
+
+
+def _output(source: FilmSource, out: Path, suffix: str | None = None) -> tuple[str, Path]:
+    """The output's name and path; ChromatizeError when it would overwrite the input."""
+    name = source.path.name if source.files else output_name(source.path)
+    if suffix and not source.files:
+        name = Path(name).stem + suffix
+    dst = out / name
+    src_real, dst_real = source.path.resolve(), dst.resolve()
+    if dst_real == src_real or src_real in dst_real.parents:
+        raise ChromatizeError(f"{source.name}: the output {dst} would overwrite the input; choose another -o folder")
+    return name, dst
+
+
+def _finished(out: Path, name: str, dst: Path, overwrite: bool) -> bool:
+    return dst.exists() and not overwrite and not (out / f".{name}.parts").exists()
+
+
+def _join(parts: _Parts, source: FilmSource, dst: Path, audio: bool = True) -> None:
+    fmt = CONTAINERS.get(dst.suffix.lower(), "matroska")
+    chunks = parts.chunks()
+    try:
+        atomic_write(dst, lambda t: join_chunks(chunks, source.path if audio else None, t, fmt))
+    except OSError as e:
+        raise ChromatizeError(f"{dst}: could not write the joined film ({e.strerror or e})") from e
+
+
+def colour_chunk(
+    source: FilmSource, k: int, parts: _Parts, model: LoadedModel, settings: FilmSettings
+) -> tuple[int, int]:
+    """Chunk ``k`` of a video into its part file, on its own: seek to the warm-up frames before it, then
+    colour its frames (what a cluster worker does; the same pixels as a run through the whole film).
+    Returns (frames, scene cuts)."""
+    start, end = k * settings.chunk, (k + 1) * settings.chunk
+    col = FilmColourer(model, settings)
+    tmp = str(parts.path(k)) + ".part"
+    writer = ChunkWriter(tmp, source.info, settings.quality, settings.preset)
+    n = 0
+    try:
+        with POLICY.holding(parts.threads):
+            for fr in source.frames(gray=True, start=max(0, start - settings.warmup)):
+                if fr.index >= end:
+                    break
+                p, small = col.prepare(fr.pixels)
+                ab = col.predict(small)
+                if fr.index < start:
+                    col.steady(small, ab)  # warm-up: carried into the chunk, not written
+                    col.steadier.cuts = 0
+                    continue
+                writer.write(col.render(p, col.steady(small, ab)), fr.pts)
+                n += 1
+        writer.close()
+        os.replace(tmp, parts.path(k))
+    except BaseException:
+        try:
+            writer.c.close()
+        except Exception:
+            pass
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return n, col.steadier.cuts
 
 
 def _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_after_chunks, audio):
@@ -277,12 +339,7 @@ def _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_
         raise
     cuts += col.steadier.cuts
     if not is_frames:
-        chunks = parts.chunks()
-        fmt = CONTAINERS.get(dst.suffix.lower(), "matroska")
-        try:
-            atomic_write(dst, lambda t: join_chunks(chunks, source.path if audio else None, t, fmt))
-        except OSError as e:
-            raise ChromatizeError(f"{dst}: could not write the joined film ({e.strerror or e})") from e
+        _join(parts, source, dst, audio)
     parts.remove()
     return FilmResult(str(source.path), str(dst), n, done_now, reused, cuts, parts.threads)
 
@@ -337,6 +394,75 @@ def split_films(inputs: list[str], sequence: bool | None) -> tuple[list[str], li
     return photos, films, notes
 
 
+def colour_film_on_cluster(
+    address: str,
+    src: str | Path,
+    out: Path,
+    model: LoadedModel,
+    settings: FilmSettings,
+    *,
+    spec: dict | None = None,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> FilmResult | None:
+    """`colour_film` with the chunks spread over a Dask cluster (`cluster.connect`): each worker seeks to
+    its chunk's warm-up frames, so the seams are those of a local run; the client joins the chunks. The
+    film and ``out`` must be on storage every worker sees under the same path. ``spec``: how a worker
+    loads the model (default: ``model``'s name on the CPU with its engine)."""
+    from .cluster import connect, film_chunk_task
+
+    settings.check()
+    source = FilmSource(src)
+    if source.files:
+        raise ChromatizeError(f"{source.name}: --cluster colours video files; colour folders of frames without it")
+    name, dst = _output(source, out)
+    if _finished(out, name, dst, overwrite):
+        return None
+    total = len(source.timestamps())
+    chunks = -(-total // settings.chunk)
+    spec = spec or {"model": str(model.name), "device": "cpu", "engine": model.engine}
+    from distributed import as_completed
+
+    client, cluster, threads = connect(address)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        parts = _Parts(out, name, _digest(source, model, settings), False, threads or 1)
+        todo = [k for k in range(chunks) if not parts.done(k)]
+        futures = {
+            client.submit(
+                film_chunk_task,
+                str(source.path),
+                str(parts.dir),
+                k,
+                spec,
+                asdict(settings),
+                parts.threads,
+                retries=2,
+                pure=False,
+            ): k
+            for k in todo
+        }
+        done, cuts = total - sum(min(settings.chunk, total - k * settings.chunk) for k in todo), 0
+        for fut in as_completed(list(futures)):
+            try:
+                frames, c = fut.result()
+            except Exception as e:  # noqa: BLE001 - the chunk failed on every try: the film fails
+                raise ChromatizeError(
+                    f"{source.name}: chunk {futures[fut]} failed on the cluster ({type(e).__name__}: {e}); "
+                    "run again to redo only the missing chunks"
+                ) from None
+            done, cuts = done + frames, cuts + c
+            if on_frame:
+                on_frame(done, total)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    _join(parts, source, dst)
+    parts.remove()
+    return FilmResult(str(source.path), str(dst), total, len(todo), chunks - len(todo), cuts, parts.threads)
+
+
 def run_films(
     films: list[Path],
     out: Path,
@@ -346,9 +472,10 @@ def run_films(
     overwrite: bool = False,
     progress: bool = True,
     say: Callable[[str], None] = print,
+    cluster: str | None = None,
 ) -> tuple[int, int, int]:
     """Colour each film into ``out``; (done, skipped, failed). A failing film is reported in one line and
-    the others continue."""
+    the others continue. ``cluster``: a Dask address (`colour_film_on_cluster`)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -364,7 +491,10 @@ def run_films(
                 bar.update(task, completed=done, total=max(total, done) if total else None)
 
             try:
-                r = colour_film(f, out, model, settings, overwrite=overwrite, on_frame=on_frame)
+                if cluster is not None:
+                    r = colour_film_on_cluster(cluster, f, out, model, settings, overwrite=overwrite, on_frame=on_frame)
+                else:
+                    r = colour_film(f, out, model, settings, overwrite=overwrite, on_frame=on_frame)
             except ChromatizeError as e:
                 counts[2] += 1
                 say(f"failed {e}")

@@ -126,14 +126,37 @@ class FilmSource:
         except Exception as e:  # av.error.* and the like: the file is not a readable video
             raise ChromatizeError(f"{self.name}: not a readable video ({_one_line(e)})") from e
 
-    def frames(self, gray: bool = False) -> Iterator[Frame]:
-        """Every frame in order (decoded on the fly). Raises ChromatizeError when the stream is damaged,
-        ends early or changes its frame size."""
+    def timestamps(self) -> list[int]:
+        """Every frame's timestamp in presentation order, from the packets alone (no decoding: a second
+        or two for an hour of film). Frame ``i`` of `frames` has timestamp ``timestamps()[i]``.
+        ChromatizeError when the timestamps cannot number the frames (missing or repeated)."""
+        if self.files:
+            return list(range(len(self.files)))
+        if getattr(self, "_pts", None) is None:
+            av = _av()
+            try:
+                with av.open(str(self.path)) as c:
+                    v = c.streams.video[0]
+                    pts = [p.pts for p in c.demux(v) if p.size]
+            except Exception as e:
+                raise ChromatizeError(f"{self.name}: damaged video ({_one_line(e)})") from e
+            if any(t is None for t in pts) or len(set(pts)) != len(pts):
+                raise ChromatizeError(f"{self.name}: its frames lack distinct timestamps; colour it without --cluster")
+            self._pts = sorted(pts)
+        return self._pts
+
+    def frames(self, gray: bool = False, start: int = 0) -> Iterator[Frame]:
+        """Every frame in order (decoded on the fly), from frame ``start`` on (a video seeks to the key
+        frame before it; `timestamps` number the frames). Raises ChromatizeError when the stream is
+        damaged, ends early or changes its frame size."""
         size = (self.info.width, self.info.height)
+        if start and not self.files:
+            yield from self._frames_from(start, gray)
+            return
         if self.files:
             from .imageio import open_image
 
-            for i, f in enumerate(self.files):
+            for i, f in enumerate(self.files[start:], start):
                 img = open_image(f)
                 if img.size != size:
                     raise ChromatizeError(
@@ -171,6 +194,40 @@ class FilmSource:
         expected = self.info.frames if self.info.exact else 0
         if expected and i < 0.98 * expected - 1:
             raise ChromatizeError(f"{self.name}: truncated video: {i} of {expected} frames could be decoded")
+
+    def _frames_from(self, start: int, gray: bool) -> Iterator[Frame]:
+        stamps = self.timestamps()
+        if start >= len(stamps):
+            return
+        number = {t: i for i, t in enumerate(stamps)}
+        size = (self.info.width, self.info.height)
+        av = _av()
+        try:
+            with av.open(str(self.path)) as c:
+                v = c.streams.video[0]
+                c.seek(stamps[start], stream=v, backward=True, any_frame=False)
+                first = True
+                for fr in c.decode(v):
+                    if (fr.width, fr.height) != size:
+                        raise ChromatizeError(f"{self.name}: the frame size changes near frame {start}")
+                    i = number.get(fr.pts)
+                    if first and (i is None or i > start):  # the seek went past the frame: read from the top
+                        c.seek(stamps[0], stream=v, backward=True, any_frame=False)
+                        first = False
+                        break
+                    first = False
+                    if i is None or i < start:
+                        continue
+                    yield Frame(i, fr.pts, fr.to_ndarray(format="gray" if gray else "rgb24"))
+                else:
+                    return
+        except ChromatizeError:
+            raise
+        except Exception as e:
+            raise ChromatizeError(f"{self.name}: damaged or truncated video near frame {start} ({_one_line(e)})") from e
+        for fr in self.frames(gray):  # the slow way, after a seek that landed late
+            if fr.index >= start:
+                yield fr
 
 
 class ChunkWriter:

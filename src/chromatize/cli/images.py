@@ -110,10 +110,8 @@ def colorize(
     if films:
         if table or scribble or reference:
             _die("colour hints apply to photos; films take none yet (colour the films in a separate run)")
-        if cluster is not None:
-            _die("--cluster colours photos; colour films without it")
         done, skipped, failed = _films(
-            films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite
+            films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite, cluster
         )
         if not photos:
             typer.echo(f"{done} films coloured, {skipped} skipped (already done), {failed} failed -> {out}")
@@ -146,7 +144,7 @@ def colorize(
 
 
 def _films(
-    films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite
+    films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite, cluster
 ) -> tuple[int, int, int]:
     from ..film import FilmSettings, run_films
     from ..inference import load_model
@@ -168,6 +166,7 @@ def _films(
         overwrite=overwrite,
         progress=sys.stderr.isatty(),
         say=lambda s: typer.echo(s, err=True),
+        cluster=cluster,
     )
 
 
