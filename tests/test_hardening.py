@@ -153,14 +153,39 @@ def test_damaged_card_values_are_refused(tiny_reg_dir, tmp_path, capsys):
     assert code == 2 and "render_size" in err and "Traceback" not in err
 
 
-def test_stale_part_files_of_ours_are_cleaned(tiny_reg_dir, tmp_path):
+def test_only_dead_runs_temporary_files_are_cleaned(tiny_reg_dir, tmp_path):
+    """Issue 24 case 3: the clean-up removed every hidden *.part under OUT (a live run's, a user's)."""
+    import subprocess
+    import sys
+
+    from chromatize.imageio import part_prefix
+
     out = tmp_path / "o"
-    out.mkdir()
-    (out / ".x.png.abc123.part").write_bytes(b"half")
-    (out / "keep.part").write_bytes(b"not ours: not hidden")
-    gray().save(tmp_path / "x.png")
-    assert run_batch([str(tmp_path / "x.png")], out, model=str(tiny_reg_dir), progress=False) == (1, 0, 0)
-    assert not (out / ".x.png.abc123.part").exists() and (out / "keep.part").exists()
+    (out / "sub").mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        prefix = part_prefix().rsplit("-", 2)[0]  # .chromatize-<host>
+        (out / f"{prefix}-{dead_pid}-abc.part").write_bytes(b"half, its writer is dead")
+        (out / f"{prefix}-{live.pid}-def.part").write_bytes(b"half, its writer still runs")
+        (out / "sub" / ".movie.mkv.part").write_bytes(b"a user's download")
+        (out / "keep.part").write_bytes(b"not ours")
+        gray().save(tmp_path / "x.png")
+        assert run_batch([str(tmp_path / "x.png")], out, model=str(tiny_reg_dir), progress=False) == (1, 0, 0)
+        assert not (out / f"{prefix}-{dead_pid}-abc.part").exists()
+        assert (out / f"{prefix}-{live.pid}-def.part").exists()
+        assert (out / "sub" / ".movie.mkv.part").exists() and (out / "keep.part").exists()
+    finally:
+        live.kill()
+
+
+def test_a_name_of_250_bytes_is_coloured(tiny_reg_dir, tmp_path):
+    """Issue 24 case 7: the temporary name was the output's plus 15 bytes, so long names never fit."""
+    name = "n" * 246 + ".png"
+    gray().save(tmp_path / name)
+    assert run_batch([str(tmp_path / name)], tmp_path / "o", model=str(tiny_reg_dir), progress=False) == (1, 0, 0)
+    assert (tmp_path / "o" / name).is_file()
 
 
 # ------------------------------------------------------------------ inputs the reader must handle

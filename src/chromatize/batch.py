@@ -17,9 +17,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ChromatizeError
-from .imageio import DEFAULT_MAX_PIXELS, FORMATS, IMAGE_SUFFIXES, check_writable, is_ours, save_image, writable_kind
+from .imageio import (
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    IMAGE_SUFFIXES,
+    PART_PREFIX,
+    check_writable,
+    is_ours,
+    save_image,
+    stale_part,
+    writable_kind,
+)
 
-PART_GLOB = ".*.part"  # temporary files of `imageio.atomic_write`
+PART_GLOB = f"{PART_PREFIX}*.part"  # temporary files of `imageio.atomic_write`
 
 
 @dataclass
@@ -141,11 +151,16 @@ def check_log_path(log: Path, jobs: list[Job]) -> None:
 
 
 def clean_stale_parts(out: Path) -> int:
-    """Remove temporary files a killed run of ours left in ``out`` (hidden ``.NAME.XXXX.part``)."""
+    """Remove temporary files that killed runs of ours left in ``out`` (`imageio.stale_part`: never a
+    live run's, never a file of someone else's)."""
     n = 0
-    for p in out.rglob(PART_GLOB):
+    try:
+        found = list(out.rglob(PART_GLOB))
+    except OSError:
+        return 0
+    for p in found:
         try:
-            if p.is_file() and not p.is_symlink():
+            if p.is_file() and not p.is_symlink() and stale_part(p):
                 p.unlink()
                 n += 1
         except OSError:

@@ -362,7 +362,10 @@ def looks_like_film(folder: Path) -> bool:
     from .imageio import open_image
     from .steady import consistent_flow, dis_flow
 
-    files = numbered_frames(folder) if folder.is_dir() else []
+    try:
+        files = numbered_frames(folder)
+    except OSError:
+        return False
     if len(files) < MIN_FILM_FRAMES or len({f.suffix.lower() for f in files}) != 1:
         return False
     try:
@@ -380,13 +383,21 @@ def split_films(inputs: list[str], sequence: bool | None) -> tuple[list[str], li
     """(photo inputs, films, notes): video files are films; a folder is one when ``sequence`` is True, or
     when it is None and the folder `looks_like_film`."""
     photos, films, notes = [], [], []
+
+    def kind(p: Path) -> str:
+        try:  # a path too long or behind an unsearchable folder: the photo batch reports it, alone
+            return "file" if p.is_file() else "dir" if p.is_dir() else ""
+        except OSError:
+            return ""
+
     for arg in inputs:
         p = Path(arg)
-        if p.is_file() and is_video(p):
+        k = kind(p)
+        if k == "file" and is_video(p):
             films.append(p)
-        elif p.is_dir() and sequence:
+        elif k == "dir" and sequence:
             films.append(p)
-        elif p.is_dir() and sequence is None and looks_like_film(p):
+        elif k == "dir" and sequence is None and looks_like_film(p):
             films.append(p)
             notes.append(f"{arg}: numbered frames of one scene, coloured as a film (--no-sequence: as photos)")
         else:

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -168,11 +169,54 @@ def is_grayscale(img: Image.Image) -> bool:
     return float((spread <= GRAY_SPREAD).mean()) >= GRAY_FRACTION
 
 
+PART_PREFIX = ".chromatize-"  # temporary files: .chromatize-<host>-<pid>-<random>.part
+
+
+def _host() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def part_prefix() -> str:
+    """This process's temporary-file prefix: short (any legal output name gets one, however long) and
+    naming its owner, so a clean-up can tell a dead run's leftovers from a live run's files."""
+    return f"{PART_PREFIX}{_host()}-{os.getpid()}-"
+
+
+def stale_part(p: Path, max_age_s: float = 86400.0) -> bool:
+    """Whether ``p`` is a temporary file of ours whose writer is gone: made on this machine by a process
+    that no longer runs, or (another machine's, e.g. a cluster worker) untouched for ``max_age_s``."""
+    name = p.name
+    if not (name.startswith(PART_PREFIX) and name.endswith(".part")):
+        return False
+    fields = name[len(PART_PREFIX) :].split("-")
+    if len(fields) < 3 or not fields[1].isdigit():
+        return False
+    if fields[0] == _host():
+        pid = int(fields[1])
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+            return False  # still running
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+    try:
+        return time.time() - p.stat().st_mtime > max_age_s
+    except OSError:
+        return False
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: a reader never sees a half-written file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``: a reader never sees a half-written file.
+    The temporary file's name is `part_prefix` plus a random part (it does not grow with ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=part_prefix(), suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
