@@ -110,7 +110,7 @@ def test_bundled_example_is_coloured(tmp_path, capsys):
     """The README's first command: `chromatize colorize --example -o out/` with the default model."""
     code, out, err = run_cli(capsys, "colorize", "--example", "-o", tmp_path / "out")
     assert code == 0, err
-    (result,) = (tmp_path / "out").iterdir()
+    (result,) = [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]  # the manifest is hidden
     assert result.name == "brooklyn_bridge_1880s.png"
     img = Image.open(result)
     src = Image.open(Path(__import__("chromatize").__file__).parent / "examples" / "brooklyn_bridge_1880s.jpg")

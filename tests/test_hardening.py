@@ -77,7 +77,7 @@ def test_same_names_from_three_folders_give_three_outputs(tiny_reg_dir, tmp_path
     code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", tiny_reg_dir)
     assert code == 0 and "3 coloured" in out
     sizes = sorted(Image.open(p).size for p in (tmp_path / "o").glob("*.png"))
-    assert sizes == [(30, 30), (31, 31), (32, 32)] and "another input maps to the same name" in err
+    assert sizes == [(30, 30), (31, 31), (32, 32)] and "another input has the name it would get" in err
     code, out, err = colorize(capsys, *args, "-o", tmp_path / "o", "--model", tiny_reg_dir)
     assert "0 coloured, 3 skipped" in out  # the names are stable: a rerun resumes
 

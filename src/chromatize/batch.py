@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .imageio import (
     stale_part,
     writable_kind,
 )
+from .manifest import Manifest
 
 PART_GLOB = f"{PART_PREFIX}*.part"  # temporary files of `imageio.atomic_write`
 
@@ -36,6 +38,7 @@ PART_GLOB = f"{PART_PREFIX}*.part"  # temporary files of `imageio.atomic_write`
 class Job:
     src: Path
     dst: Path
+    redo: bool = False  # replace the output even without --overwrite (the manifest says it is stale)
 
 
 @dataclass
@@ -78,24 +81,44 @@ def output_suffix(src: Path, fmt: str) -> str:
     return src.suffix if writable_kind(kind) == kind else ".png"
 
 
-def expand_inputs(inputs: list[str], out: Path, fmt: str) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
+def side_outputs(dst: Path, confidence: bool) -> list[Path]:
+    """The files written beside an output (its confidence map), reserved and owned like it."""
+    return [dst.with_name(dst.stem + ".confidence.png")] if confidence else []
+
+
+def expand_inputs(
+    inputs: list[str], out: Path, fmt: str, manifest: Manifest | None = None, confidence: bool = False
+) -> tuple[list[Job], list[tuple[str, str]], list[str]]:
     """Files, folders (recursive, mirrored under OUT) and globs -> (jobs, bad arguments, notes).
 
-    Output names never collide: a second input that maps to the same output gets ``-2``, ``-3``...
-    before its extension (and a note says so).
+    Output names never collide, side outputs (``--confidence``) included: a second input that maps to
+    a name already taken gets ``-2``, ``-3``... before its extension (and a note says so). With a
+    ``manifest``, an input keeps the name it was given before, and names recorded for other inputs are
+    taken.
     """
     jobs, bad, notes, taken = [], [], [], set()
     out_r = _resolve(out)
+    manifest = manifest or Manifest(out)
+
+    def free(dst: Path, src: Path) -> bool:
+        names = [dst, *side_outputs(dst, confidence)]
+        mine = manifest.reserved(but=src)
+        return not any(str(_resolve(q)).lower() in taken or manifest.key(q).lower() in mine for q in names)
 
     def add(src: Path, rel: Path) -> None:
-        dst = out / rel.with_suffix(output_suffix(src, fmt))
+        suffix = output_suffix(src, fmt)
+        before = manifest.output_of(src)
+        dst = out / rel.with_suffix(suffix)
+        if before is not None and Path(before).suffix.lower() == suffix.lower():
+            dst = out / before  # the name this input had in an earlier run
         n = 1
-        while str(_resolve(dst)).lower() in taken:
+        while not free(dst, src):
             n += 1
-            dst = out / rel.with_name(f"{rel.stem}-{n}{output_suffix(src, fmt)}")
+            dst = out / rel.with_name(f"{rel.stem}-{n}{suffix}")
         if n > 1:
-            notes.append(f"{src}: output named {dst.name} (another input maps to the same name)")
-        taken.add(str(_resolve(dst)).lower())
+            notes.append(f"{src}: output named {dst.name} (another input has the name it would get)")
+        for q in [dst, *side_outputs(dst, confidence)]:
+            taken.add(str(_resolve(q)).lower())
         jobs.append(Job(src, dst))
 
     def is_dir(q: Path) -> bool:
@@ -244,8 +267,16 @@ class BatchWorker:
             if not is_ours(j.dst):
                 why = "exists and was not written by chromatize; refusing to replace it (choose another -o)"
                 return Outcome(str(j.src), None, "failed", f"output {j.dst} {why}"), None
-            if not self.settings.overwrite:
+            if not (self.settings.overwrite or j.redo):
                 return Outcome(str(j.src), str(j.dst), "skipped", "output exists (use --overwrite)"), None
+        for side in side_outputs(j.dst, self.settings.confidence):
+            try:
+                foreign = (side.exists() or side.is_symlink()) and not is_ours(side)
+            except OSError:
+                foreign = False
+            if foreign:
+                why = "exists and was not written by chromatize; refusing to replace it (choose another -o)"
+                return Outcome(str(j.src), None, "failed", f"confidence map {side} {why}"), None
         try:
             img = open_image(j.src, max_pixels=self.settings.max_pixels)
             if img.info.get("chromatize_note"):
@@ -306,7 +337,7 @@ class BatchWorker:
                 out, conf = res
                 notes = save_image(out, j.dst, self.settings.fmt, getattr(img, "format", None))
                 if conf is not None:
-                    save_image(conf, j.dst.with_name(j.dst.stem + ".confidence.png"), "png")
+                    save_image(conf, side_outputs(j.dst, True)[0], "png")
                 results[n] = Outcome(str(j.src), str(j.dst), "ok", "", secs + share + time.perf_counter() - t2, notes)
             except Exception as e:  # noqa: BLE001 - reading, colouring, metadata or writing: this file's failure
                 results[n] = Outcome(str(j.src), None, "failed", _one_line(e), secs + share)
@@ -325,6 +356,46 @@ def check_hint_options(m, hints: dict | None, scribble: str | None, reference: s
         load_reference(reference)
         if "distribution" not in m.family.offers:
             raise ChromatizeError(f"--reference: the {m.card.family} model has no colour distribution to steer")
+
+
+def run_settings(m, decoding: dict, render_size: int, flip: bool | None, fmt: str, confidence: bool) -> dict:
+    """What decides an output's pixels and files, as the manifest records it (hints added per input)."""
+    from .manifest import digest
+
+    return {
+        "model": str(m.name),
+        "card": digest(m.card.to_json()),
+        "decoding": dict(decoding),
+        "render_size": render_size,
+        "flip": m.card.flip_average if flip is None else bool(flip),
+        "format": fmt,
+        "confidence": bool(confidence),
+    }
+
+
+def hint_key(hints: dict | None, scribble: str | None, reference: str | None) -> Callable[[Path], str | None]:
+    """input -> a digest of the hints that steer it (its points, the scribble's and reference's files)."""
+    from .hints import hints_for, hints_table
+    from .manifest import digest, fingerprint
+
+    if not (hints or scribble or reference):
+        return lambda src: None
+    table = hints_table(hints or {})
+    files = {k: (str(v), fingerprint(Path(v))) for k, v in (("scribble", scribble), ("reference", reference)) if v}
+
+    def key(src: Path) -> str | None:
+        hs = hints_for(table, src)
+        return digest({"points": hs.to_dict() if hs else None, **files})
+
+    return key
+
+
+@contextmanager
+def _saving(manifest: Manifest):
+    try:
+        yield
+    finally:
+        manifest.save()
 
 
 def run_batch(
@@ -367,17 +438,42 @@ def run_batch(
     check_hint_options(m, hints, scribble, reference)
     if confidence and "confidence" not in m.family.offers:
         raise ChromatizeError(f"--confidence: the {m.card.family} model gives no confidence map")
-    jobs, bad, notes = expand_inputs(inputs, out, fmt)
+    manifest = Manifest.load(out)
+    jobs, bad, notes = expand_inputs(inputs, out, fmt, manifest, confidence)
+    if manifest.note:
+        notes.insert(0, manifest.note)
     if log is not None:
         check_log_path(log, jobs)
     check_writable(out)
     clean_stale_parts(out)
     con = Console(stderr=True, soft_wrap=True)
     counts = {"ok": 0, "skipped": 0, "failed": 0}
+    recipe = run_settings(m, decoding, render_size, flip, fmt, confidence)
+    steering = hint_key(hints, scribble, reference)
+    done_before, todo, by_src = [], [], {}
+    for j in jobs:
+        mine = {**recipe, "hints": steering(j.src)}
+        by_src[str(j.src)] = (j, mine)
+        action, why = manifest.decide(j.src, j.dst, mine, overwrite)
+        if action == "skip":
+            done_before.append(Outcome(str(j.src), str(j.dst), "skipped", why, notes=[why] if "other" in why else []))
+            continue
+        j.redo = action == "redo"
+        if why:
+            notes.append(f"{j.src}: {why}")
+        todo.append(j)
+    jobs = todo
+    last_save = [time.monotonic()]
     with open(log, "a") if log else open(os.devnull, "w") as logf:
 
         def record(o: Outcome) -> None:
             counts[o.status] += 1
+            if o.status == "ok" and o.dst:
+                j, mine = by_src[o.src]
+                manifest.record(Path(o.dst), j.src, mine, side_outputs(Path(o.dst), confidence))
+                if time.monotonic() - last_save[0] > 2.0:
+                    manifest.save()
+                    last_save[0] = time.monotonic()
             if o.status == "failed":
                 con.print(
                     f"[red]failed[/red] {o.src}: {o.reason}"
@@ -394,8 +490,10 @@ def run_batch(
             con.print(f"[yellow]note[/yellow] {note}", highlight=False)
         for arg, reason in bad:
             record(Outcome(arg, None, "failed", reason))
+        for o in done_before:
+            record(o)
         columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=con, disable=not progress, transient=True) as bar:
+        with Progress(*columns, console=con, disable=not progress, transient=True) as bar, _saving(manifest):
             task = bar.add_task("", total=len(jobs))
             settings = Settings(
                 decoding,

@@ -55,8 +55,8 @@ class ModelPlugin(WorkerPlugin):
         self.worker = None
 
 
-def colour_chunk(pairs: list[tuple[str, str]], started: float) -> list[dict]:
-    """Task: colour ``pairs`` (input, output) with this worker's model; one outcome dict per file.
+def colour_chunk(pairs: list[tuple[str, str, bool]], started: float) -> list[dict]:
+    """Task: colour ``pairs`` (input, output, redo) with this worker's model; one outcome dict per file.
 
     An output that this batch already wrote (a retried chunk after a worker died) counts as done.
     """
@@ -69,7 +69,7 @@ def colour_chunk(pairs: list[tuple[str, str]], started: float) -> list[dict]:
     plugin = get_worker().plugins[PLUGIN]
     if plugin.worker is None:
         plugin.setup()
-    jobs = [Job(Path(s), Path(d)) for s, d in pairs]
+    jobs = [Job(Path(s), Path(d), bool(r)) for s, d, r in pairs]
     out = []
     for o in plugin.worker.run(jobs):
         d = Path(o.dst) if o.dst else None
@@ -125,7 +125,7 @@ def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: i
         started = time.time() - 1.0
         chunks = [jobs[k : k + chunk] for k in range(0, len(jobs), chunk)]
         futures = [
-            client.submit(colour_chunk, [(str(j.src), str(j.dst)) for j in c], started, retries=2, pure=False)
+            client.submit(colour_chunk, [(str(j.src), str(j.dst), j.redo) for j in c], started, retries=2, pure=False)
             for c in chunks
         ]
         index = {f.key: i for i, f in enumerate(futures)}
