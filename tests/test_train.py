@@ -288,3 +288,21 @@ def test_step_limited_run_shows_no_negative_epoch_count():
         bar._trainer = trainer  # what Lightning sets when the bar is attached to a fit
         seen[max_epochs] = bar._get_train_description(0).strip()
     assert seen == {-1: "Epoch 0", 3: "Epoch 0/2"}
+
+
+def test_training_into_an_existing_run_needs_resume_or_overwrite(tiny, tmp_path):
+    """Issue 24 case 11: a second `train -o RUN` without --resume silently retrained over the run."""
+    from typer.testing import CliRunner
+
+    from chromatize.cli import app
+
+    run = tmp_path / "r"
+    args = ["train", *_tiny_regression(tiny, "-o", str(run), "--max-steps", "1", "--batch-size", "8")]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    card = (run / "config.json").read_bytes()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "holds a training run already" in str(again.exception) + again.output
+    assert (run / "config.json").read_bytes() == card  # untouched
+    over = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert over.exit_code == 0, over.output

@@ -35,6 +35,9 @@ def train(
     num_nodes: Annotated[int, typer.Option(help="Machines taking part (DDP; launch one process per machine).")] = 1,
     precision: Annotated[str, typer.Option(help="32, 16-mixed or bf16-mixed.")] = "32",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Start over in an --out that holds a run (its checkpoints are removed).")
+    ] = False,
     init: Annotated[Optional[str], typer.Option(help="Start from a shipped model name or a model folder.")] = None,
     opt: Annotated[
         Optional[list[str]],
@@ -103,6 +106,7 @@ def train(
         size=size,
         options=options,
         resume=resume,
+        overwrite=overwrite,
         progress=sys.stderr.isatty(),
         epochs=epochs,
         max_steps=max_steps,

@@ -10,7 +10,9 @@ import contextlib
 import json
 import logging
 import math
+import os
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -155,11 +157,22 @@ def train(
     options: dict | None = None,
     resume: bool = False,
     progress: bool = True,
+    overwrite: bool = False,
     **train_opts,
 ) -> ModelCard:
-    """Train one family; returns the final model card (with validation figures). See `chromatize train --help`."""
+    """Train one family; returns the final model card (with validation figures). See `chromatize train --help`.
+    A folder that holds a run already is refused unless ``resume`` (continue it) or ``overwrite`` (start
+    over in it: its checkpoints are removed)."""
     run = Path(out)
     last = run / "checkpoints" / "last.ckpt"
+    first_process = all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    held = (run / "run.json").is_file() or (run / "checkpoints").is_dir()
+    if held and not resume and first_process:
+        if not overwrite:
+            raise ChromatizeError(
+                f"{run} holds a training run already: --resume continues it, --overwrite starts over in it"
+            )
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
     if resume:
         if not (run / "run.json").is_file():
             raise ChromatizeError(f"--resume: {run} holds no run to resume (no run.json)")
