@@ -347,3 +347,43 @@ def test_resume_keeps_the_earlier_metrics_rows(tiny_prepared, tmp_path):
     train("regression", [str(tiny_prepared)], tmp_path / "run", resume=True, max_steps=4, **opts)
     steps = sorted({int(r["step"]) for r in read_metrics(tmp_path / "run") if r.get("train_loss_step")})
     assert len(steps) == 4 and steps[:2] == [0, 1]  # the first run's rows are still there
+
+
+def test_cluster_problems_are_one_line_before_out_is_touched(tmp_path, capsys, monkeypatch):
+    """Issue 24 cases 8 and 13: --cluster without Dask gave 40 lines; a bad or unreachable address was
+    found after OUT was created, an unreachable one after 20 s."""
+    import socket
+    import sys
+    import time
+
+    from .conftest import run_cli
+
+    gray().save(tmp_path / "x.png")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    t0 = time.time()
+    code, _, err = run_cli(
+        capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "o1", "--cluster", f"tcp://127.0.0.1:{port}"
+    )
+    assert code != 0 and "cannot reach the scheduler" in err and "Traceback" not in err
+    assert time.time() - t0 < 10 and not (tmp_path / "o1").exists()
+    code, _, err = run_cli(capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "o2", "--cluster", "nowhere")
+    assert code != 0 and "--cluster takes" in err and not (tmp_path / "o2").exists()
+    monkeypatch.setitem(sys.modules, "distributed", None)  # the extra is not installed
+    code, _, err = run_cli(capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "o3", "--cluster", "local:2")
+    assert code != 0 and 'pip install "chromatize[cluster]"' in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o3").exists()
+
+
+def test_demo_on_a_busy_port_is_one_line(capsys):
+    import socket
+
+    from .conftest import run_cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, out, err = run_cli(capsys, "demo", "--port", str(s.getsockname()[1]))
+    assert code != 0 and "choose --port" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "loading the models" not in out

@@ -94,32 +94,53 @@ def film_chunk_task(src: str, parts_dir: str, k: int, spec: dict, settings: dict
     return colour_chunk(FilmSource(src), k, parts, m, FilmSettings(**settings))
 
 
-def connect(address: str):
-    """A Dask client: ``local[:N]`` starts N worker processes here; anything else is a scheduler address."""
+CONNECT_TIMEOUT = "5s"
+
+
+def check_address(address: str) -> int | None:
+    """Check ``--cluster`` before any work: Dask installed, the address well formed. Returns the worker
+    count of ``local[:N]`` (None for a scheduler address)."""
     try:
-        from distributed import Client, LocalCluster
+        import distributed  # noqa: F401
     except ImportError:
         raise ChromatizeError('--cluster needs Dask: pip install "chromatize[cluster]"') from None
     if address == "local" or address.startswith("local:"):
         n = address.partition(":")[2]
         if n and (not n.isdigit() or int(n) < 1):
             raise ChromatizeError(f"--cluster local:N takes a positive worker count, got {address!r}")
-        workers = int(n) if n else max(1, (os.cpu_count() or 2) // 2)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster), cluster, 1
+        return int(n) if n else max(1, (os.cpu_count() or 2) // 2)
     if "://" not in address and ":" not in address:
         raise ChromatizeError(f"--cluster takes tcp://host:port or local[:N], got {address!r}")
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if host and port.isdigit():  # tcp-like: is anyone listening? (seconds, not Dask's long timeout)
+        import socket
+
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=3).close()
+        except OSError as e:
+            raise ChromatizeError(f"--cluster {address}: cannot reach the scheduler ({e.strerror or e})") from None
+    return None
+
+
+def connect(address: str):
+    """A Dask client: ``local[:N]`` starts N worker processes here; anything else is a scheduler address."""
+    workers = check_address(address)
+    from distributed import Client, LocalCluster
+
+    if workers is not None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster), cluster, 1
     try:
-        return Client(address, timeout="20s"), None, None
+        return Client(address, timeout=CONNECT_TIMEOUT), None, None
     except OSError as e:
         raise ChromatizeError(f"--cluster {address}: cannot reach the scheduler ({e})") from None
 
 
 def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: int = CHUNK) -> Iterator[Outcome]:
     """Colour ``jobs`` on the cluster at ``address``; yields outcomes as chunks finish."""
+    client, cluster, threads = connect(address)
     from distributed import as_completed
 
-    client, cluster, threads = connect(address)
     try:
         client.register_plugin(ModelPlugin({**spec, "threads": threads}), name=PLUGIN)
         started = time.time() - 1.0

@@ -350,6 +350,27 @@ def _control(key: str, opt: Any, models: list[str], first: dict) -> gr.component
     return gr.Textbox(str(start), label=label)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail in one line, before the models load, when ``host:port`` cannot be served."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ChromatizeError(f"--port must be from 1 to 65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise ChromatizeError(f"--host {host}: not an address of this machine ({e.strerror or e})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise ChromatizeError(
+                f"cannot serve on {host}:{port} ({e.strerror or e}); another program has it? choose --port"
+            ) from None
+
+
 def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -362,6 +383,7 @@ def launch(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if out is not None:
         check_writable(out)
+    check_port(host, port)
     print("chromatize demo: loading the models...", flush=True)
     app = build_app(models, engine, out)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])

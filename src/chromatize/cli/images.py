@@ -94,7 +94,9 @@ def colorize(
     from ..film import split_films
 
     if cluster is not None:
-        from ..cluster import run_on_cluster
+        from ..cluster import check_address, run_on_cluster
+
+        check_address(cluster)  # before anything is read or written
 
     inputs = list(inputs or [])
     if example:
