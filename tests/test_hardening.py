@@ -387,3 +387,35 @@ def test_demo_on_a_busy_port_is_one_line(capsys):
         code, out, err = run_cli(capsys, "demo", "--port", str(s.getsockname()[1]))
     assert code != 0 and "choose --port" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and "loading the models" not in out
+
+
+def test_inputs_are_never_skipped_without_a_word(tiny_reg_dir, tmp_path, capsys, monkeypatch):
+    """Issue 24 case 9: an empty folder gave '0 coloured', exit 0; a recursive glob with -o under it
+    could not be resumed; --log inside OUT was refused; --log hard-linked to an input appended to it;
+    a linked sub-folder was skipped in silence."""
+    from .conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    code, out, err = run_cli(capsys, "colorize", "empty", "-o", "o1", "--model", tiny_reg_dir)
+    assert code == 1 and "empty: no images found in this folder" in err
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    gray().save(tmp_path / "in" / "a.png")
+    gray(1).save(tmp_path / "in" / "sub" / "b.png")
+    for _ in range(2):
+        code, out, err = run_cli(capsys, "colorize", "in/**/*.png", "-o", "in/out", "--model", tiny_reg_dir)
+        assert code == 0, err
+    assert "2 skipped" in out and "2 matches inside -o in/out left out" in err
+    code, out, err = run_cli(
+        capsys, "colorize", "in/a.png", "-o", "o2", "--log", "o2/log.jsonl", "--model", tiny_reg_dir
+    )
+    assert code == 0 and (tmp_path / "o2" / "log.jsonl").is_file()
+    os.link(tmp_path / "in" / "a.png", tmp_path / "same.jsonl")
+    before = (tmp_path / "in" / "a.png").read_bytes()
+    code, out, err = run_cli(capsys, "colorize", "in/a.png", "-o", "o3", "--log", "same.jsonl", "--model", tiny_reg_dir)
+    assert code != 0 and "same file as the input" in err and (tmp_path / "in" / "a.png").read_bytes() == before
+    (tmp_path / "in2").mkdir()
+    (tmp_path / "in2" / "linked").symlink_to(tmp_path / "in" / "sub")
+    gray(2).save(tmp_path / "in2" / "c.png")
+    code, out, err = run_cli(capsys, "colorize", "in2", "-o", "o4", "--model", tiny_reg_dir)
+    assert code == 0 and "a link to a folder, not followed" in err

@@ -135,17 +135,28 @@ def expand_inputs(
         except OSError:
             return True  # it is there, but unusable: the reader reports why
 
+    def under_out(q: Path) -> bool:
+        return out_r in _resolve(q).parents
+
     for arg in inputs:
         p = Path(arg)
         if is_dir(p):
             if _resolve(p) == out_r:
                 raise ChromatizeError(f"-o/--out {out} is an input folder; choose another output folder")
-            files = sorted(
-                q
-                for q in p.rglob("*")
-                if q.suffix.lower() in IMAGE_SUFFIXES and not is_dir(q) and out_r not in _resolve(q).parents
-            )
-            for q in files:
+            files, skipped_out = [], 0
+            for q, note in _walk(p):
+                if note:
+                    notes.append(note)
+                elif q.suffix.lower() in IMAGE_SUFFIXES:
+                    if under_out(q):
+                        skipped_out += 1
+                    else:
+                        files.append(q)
+            if skipped_out:
+                notes.append(f"{arg}: {skipped_out} images inside -o {out} left out (outputs, not inputs)")
+            if not files:
+                bad.append((arg, "no images found in this folder"))
+            for q in sorted(files):
                 add(q, q.relative_to(p))
         elif exists(p) or not any(c in arg for c in "*?["):
             add(p, Path(p.name))  # a missing or unreadable file is reported with its reason by the reader
@@ -153,8 +164,11 @@ def expand_inputs(
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
                 bad.append((arg, "no file matches this pattern"))
+            inside = [m for m in matches if under_out(Path(m))]
+            if inside:
+                notes.append(f"{arg}: {len(inside)} matches inside -o {out} left out (outputs, not inputs)")
             for m in matches:
-                if not is_dir(Path(m)):
+                if not is_dir(Path(m)) and m not in inside:
                     add(Path(m), Path(Path(m).name))
     inputs_r = {str(_resolve(j.src)) for j in jobs}
     for j in jobs:
@@ -163,14 +177,47 @@ def expand_inputs(
     return jobs, bad, notes
 
 
-def check_log_path(log: Path, jobs: list[Job]) -> None:
-    """The JSON log must not be an input or an image, and its folder must exist."""
-    if not _resolve(log).parent.is_dir():
+def _walk(folder: Path) -> Iterator[tuple[Path, str]]:
+    """Files under ``folder`` (recursive) as (path, ""), and (path, note) for what is not searched: a
+    sub-folder that cannot be read, a link to a folder (not followed)."""
+
+    def said(e: OSError) -> None:
+        problems.append(f"{e.filename}: cannot read this folder ({e.strerror or e}); its images were not coloured")
+
+    problems: list[str] = []
+    for root, dirs, files in os.walk(folder, onerror=said):
+        while problems:
+            yield Path(root), problems.pop(0)
+        for d in list(dirs):
+            if os.path.islink(os.path.join(root, d)):
+                yield Path(root, d), f"{Path(root, d)}: a link to a folder, not followed (give it as an input)"
+        for f in files:
+            yield Path(root, f), ""
+    while problems:
+        yield folder, problems.pop(0)
+
+
+def check_log_path(log: Path, jobs: list[Job], out: Path | None = None) -> None:
+    """The JSON log must not be an input (by name or by a hard link) or an image, and its folder must
+    exist or be OUT (or inside it: chromatize makes OUT)."""
+    parent = _resolve(log).parent
+    out_r = _resolve(out) if out is not None else None
+    if not parent.is_dir() and not (out_r is not None and (parent == out_r or out_r in parent.parents)):
         raise ChromatizeError(f"--log {log}: its folder does not exist")
     if log.is_dir():
         raise ChromatizeError(f"--log {log}: is a folder; give a file name")
     if str(_resolve(log)) in {str(_resolve(j.src)) for j in jobs} or log.suffix.lower() in IMAGE_SUFFIXES:
         raise ChromatizeError(f"--log {log}: is an input image; give a .jsonl file")
+    try:
+        st = log.stat()
+    except OSError:
+        return
+    for j in jobs:
+        try:
+            if os.path.samestat(st, j.src.stat()):
+                raise ChromatizeError(f"--log {log}: is the same file as the input {j.src}; give a new .jsonl file")
+        except OSError:
+            continue
 
 
 def clean_stale_parts(out: Path) -> int:
@@ -443,8 +490,10 @@ def run_batch(
     if manifest.note:
         notes.insert(0, manifest.note)
     if log is not None:
-        check_log_path(log, jobs)
+        check_log_path(log, jobs, out)
     check_writable(out)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_parts(out)
     con = Console(stderr=True, soft_wrap=True)
     counts = {"ok": 0, "skipped": 0, "failed": 0}
