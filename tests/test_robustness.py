@@ -212,7 +212,7 @@ def test_cli_matrix(tmp_path, tiny_cls_dir):
             "1",
         ],
     )
-    assert r.exit_code == 0  # an empty folder: nothing to do
+    assert r.exit_code == 1 and "no images found in this folder" in r.output  # an empty folder is said
 
 
 def test_interrupted_write_leaves_no_output(tmp_path):
