@@ -419,3 +419,35 @@ def test_inputs_are_never_skipped_without_a_word(tiny_reg_dir, tmp_path, capsys,
     gray(2).save(tmp_path / "in2" / "c.png")
     code, out, err = run_cli(capsys, "colorize", "in2", "-o", "o4", "--model", tiny_reg_dir)
     assert code == 0 and "a link to a folder, not followed" in err
+
+
+def test_tampered_cards_are_refused_before_they_cost_anything(tiny_reg_dir, tmp_path, capsys):
+    """Issue 24 case 12: render_min 4096 took 75 s and 6.9 GB for a small photo; width 512 allocated
+    3.7 GB before the weights were refused; a card nested 100,000 levels deep gave a RecursionError."""
+    import resource
+    import shutil
+    import time
+
+    from .conftest import run_cli
+
+    gray().save(tmp_path / "x.png")
+
+    def tampered(name: str, edit) -> Path:
+        d = tmp_path / name
+        shutil.copytree(tiny_reg_dir, d)
+        card = json.loads((d / "config.json").read_text())
+        text = edit(card)
+        (d / "config.json").write_text(text if isinstance(text, str) else json.dumps(card))
+        return d
+
+    big_min = tampered("min", lambda c: c.setdefault("inference", {}).update(render_min=4096))
+    wide = tampered("wide", lambda c: c["options"].update(width=512))
+    deep = tampered("deep", lambda c: '{"family": "regression", "options": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for d, says in ((big_min, "render_min must be"), (wide, "parameters; refusing"), (deep, "nested too deeply")):
+        t0 = time.time()
+        code, _, err = run_cli(capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / f"o_{d.name}", "--model", d)
+        assert code != 0 and says in err and "Traceback" not in err, err
+        assert time.time() - t0 < 10
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    assert grown_mb < 500

@@ -22,6 +22,8 @@ from .registry import get_family
 
 CARD_VERSION = 2
 RENDER_SIZE_RANGE = (16, 4096)
+RENDER_MIN_MAX = 1024  # a card's smallest render size: at most ~1.5 MP through the network, whatever the input
+CARD_MAX_BYTES = 1_000_000
 
 
 def _finite_numbers(d: Any, where: str) -> None:
@@ -115,8 +117,10 @@ class ModelCard:
         if not isinstance(rs, int) or isinstance(rs, bool) or not lo <= rs <= hi:
             raise ChromatizeError(f"model card: inference.render_size must be an integer in [{lo}, {hi}], got {rs!r}")
         rm = self.inference.get("render_min", 0)
-        if not isinstance(rm, int) or isinstance(rm, bool) or not 0 <= rm <= hi:
-            raise ChromatizeError(f"model card: inference.render_min must be an integer in [0, {hi}], got {rm!r}")
+        if not isinstance(rm, int) or isinstance(rm, bool) or not 0 <= rm <= RENDER_MIN_MAX:
+            raise ChromatizeError(
+                f"model card: inference.render_min must be an integer in [0, {RENDER_MIN_MAX}], got {rm!r}"
+            )
         if not isinstance(self.inference.get("flip_average", False), bool):
             raise ChromatizeError(
                 f"model card: inference.flip_average must be true or false, got {self.inference['flip_average']!r}"
@@ -147,9 +151,12 @@ class ModelCard:
     @classmethod
     def read(cls, path: str | Path) -> ModelCard:
         try:
+            if Path(path).stat().st_size > CARD_MAX_BYTES:
+                raise ChromatizeError(f"{path}: a model card of {Path(path).stat().st_size} bytes; cards are small")
             d = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ChromatizeError(f"{path}: not a readable model card ({e})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            why = "nested too deeply" if isinstance(e, RecursionError) else e
+            raise ChromatizeError(f"{path}: not a readable model card ({why})") from None
         try:
             return cls.from_dict(d)
         except ChromatizeError as e:

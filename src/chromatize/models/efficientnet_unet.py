@@ -15,6 +15,7 @@ annealed mean then gives chroma:  p_T = softmax(adjusted / T),  chroma = sum_k p
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -78,7 +79,7 @@ class EfficientNetUNet(nn.Module):
         self.dec4 = conv_bn_relu(w + w // 2 + c4, w)
         self.head = nn.Conv2d(w, self.k, 1)
         self.register_buffer("centres", bin_grid(bins))
-        self.register_buffer("log_prior", torch.full((self.k,), -float(torch.log(torch.tensor(float(self.k))))))
+        self.register_buffer("log_prior", torch.full((self.k,), -math.log(self.k)))
         self.register_buffer("allowed", torch.ones(self.k, dtype=torch.bool))
 
     def set_prior(self, freq: torch.Tensor, mix: float = 0.5) -> None:

@@ -5,6 +5,7 @@ Nothing is ever unpickled: weights load through safetensors only, and must be fi
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -38,6 +39,33 @@ def save_model_dir(net: nn.Module, card: ModelCard | dict, out: str | Path, half
     return out
 
 
+MAX_PARAMETERS = 200_000_000
+
+
+def check_weights_header(card: ModelCard, w_path: Path) -> None:
+    """The card's architecture, built on the meta device (no memory), against the weights file's header
+    (shapes only): a mismatch or an absurd size is refused before the real network is allocated."""
+    from safetensors import SafetensorError, safe_open
+
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in card.family_obj.build(card.options).state_dict().items()}
+    total = sum(math.prod(s) for s in shapes.values())
+    if total > MAX_PARAMETERS:
+        raise ChromatizeError(
+            f"{w_path.parent}: its card asks for {total:,} parameters; refusing (max {MAX_PARAMETERS:,})"
+        )
+    try:
+        with safe_open(str(w_path), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise ChromatizeError(f"{w_path}: not a safetensors file ({e})") from None
+    bad = [k for k in shapes if stored.get(k) != shapes[k]] or sorted(set(stored) - set(shapes))
+    if bad:
+        raise ChromatizeError(
+            f"{w_path}: weights do not match the {card.family} architecture in {CONFIG} (first mismatch: {bad[0]})"
+        )
+
+
 def load_model_dir(path: str | Path) -> tuple[nn.Module, ModelCard]:
     """Rebuild a model from a folder holding ``config.json`` and ``model.safetensors``."""
     from safetensors import SafetensorError
@@ -52,6 +80,7 @@ def load_model_dir(path: str | Path) -> tuple[nn.Module, ModelCard]:
     if not cfg_path.is_file() or not w_path.is_file():
         raise ChromatizeError(f"{path}: not a model folder (needs {CONFIG} and {WEIGHTS})")
     card = ModelCard.read(cfg_path)
+    check_weights_header(card, w_path)  # before anything is allocated: a tampered card cannot ask for GBs
     net = card.family_obj.build(card.options)
     try:
         state = load_file(str(w_path))
