@@ -425,3 +425,30 @@ def test_browser_click_places_a_point_and_recolours(server, tmp_path):
     ab = [lab_ab(np.asarray(im))[:, 5:65].reshape(-1, 2).mean(0) for im in imgs]
     target = lab_ab(np.array([[[0x1F, 0x4F, 0xA0]]], np.uint8))[0, 0]  # the colour picker's start: #1f4fa0
     assert np.linalg.norm(ab[1] - target) < 0.5 * np.linalg.norm(ab[0] - target)  # the region turned blue
+
+
+def test_kept_results_are_named_uniquely_and_never_replace_others(model_dir, tmp_path):
+    """Issue 24 case 4: `demo -o DIR` replaced any DIR/<stem>.<model>.png, and clipboard uploads (all
+    'image.png') overwrote each other."""
+    from chromatize import demo
+
+    keep = tmp_path / "kept"
+    keep.mkdir()
+    srv = demo.DemoServer([str(model_dir)], save_dir=keep)
+    uploads = []
+    for seed in (1, 2):
+        d = tmp_path / f"clip{seed}"
+        d.mkdir()
+        smooth_color_image(seed, 40).convert("L").save(d / "image.png")
+        uploads.append(d / "image.png")
+    for u in uploads:
+        out, msg = srv.colorize_one(str(u), str(model_dir))
+        assert out is not None, msg
+    kept = sorted(keep.iterdir())
+    assert len(kept) == 2 and all(p.name.startswith("image.") for p in kept)
+    foreign = kept[0]
+    Image.new("RGB", (3, 3), "red").save(foreign)  # someone replaced it with their own file
+    srv.colorize_one(str(uploads[0]), str(model_dir))
+    srv.colorize_one(str(uploads[1]), str(model_dir))
+    assert Image.open(foreign).size == (3, 3)
+    assert len(list(keep.iterdir())) == 3  # ours rewritten in place, the foreign name got a -2 beside it

@@ -22,7 +22,7 @@ from . import inference
 from .demo_hints import build_tab
 from .errors import ChromatizeError
 from .hints import HintSet, hint_entry, hints_table
-from .imageio import check_writable, open_image, save_image
+from .imageio import atomic_write, check_writable, is_ours, open_image, save_image
 
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
@@ -140,9 +140,25 @@ class DemoServer:
         return inference.load_model(name, engine=self.engine)
 
     def keep(self, img: Image.Image, src: str, model: str) -> None:
+        """With ``-o DIR``: the result as ``<upload stem>.<model>.<8 hex of the upload>.png`` (clipboard
+        uploads are all 'image.png'; the digest tells them apart); a file there that chromatize did
+        not write is never replaced (the result gets ``-2``, ...)."""
         if self.save_dir is not None:
-            name = f"{Path(src).stem}.{Path(str(model)).name}.png"
-            save_image(img, self.save_dir / name, "png")
+            save_image(img, self.kept_name(src, model, ".png", ours=is_ours), "png")
+
+    def kept_name(self, src: str, model: str, suffix: str, ours=lambda p: False) -> Path:
+        import hashlib
+
+        h = hashlib.sha256()
+        with open(src, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        base = f"{Path(src).stem[:80]}.{Path(str(model)).name[:40]}.{h.hexdigest()[:8]}"
+        dst, n = self.save_dir / f"{base}{suffix}", 1
+        while (dst.exists() or dst.is_symlink()) and not ours(dst):
+            n += 1
+            dst = self.save_dir / f"{base}-{n}{suffix}"
+        return dst
 
     @staticmethod
     def decoding(m: inference.LoadedModel, given: dict) -> dict:
@@ -249,7 +265,8 @@ class DemoServer:
             r = colour_film(path, out, m, settings, suffix=".mp4", audio=keep_sound)
             if self.save_dir is not None:
                 self.save_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(r.dst, self.save_dir / f"{Path(path).stem}.{Path(str(m.name)).name}.mp4")
+                keep = self.kept_name(path, m.name, ".mp4")  # a film is never replaced: -2, -3, ...
+                atomic_write(keep, lambda t: shutil.copyfile(r.dst, t))
             note = "" if keep_sound or not src.info.audio else " (sound dropped: not in an MP4 or MOV)"
             return r.dst, f"{r.frames} frames, {r.cuts} scene cuts, steady over {steady:g} frames{note}."
         except ChromatizeError as e:
