@@ -451,3 +451,17 @@ def test_tampered_cards_are_refused_before_they_cost_anything(tiny_reg_dir, tmp_
         assert time.time() - t0 < 10
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     assert grown_mb < 500
+
+
+def test_a_full_disk_under_the_log_does_not_stop_the_batch(tiny_reg_dir, tmp_path, capsys):
+    """Issue 24 case 5: a full disk that takes the --log file aborted the batch with a traceback."""
+    from .conftest import run_cli
+
+    for i in range(3):
+        gray(i).save(tmp_path / f"{i}.png")
+    args = [tmp_path / f"{i}.png" for i in range(3)]
+    code, out, err = run_cli(
+        capsys, "colorize", *args, "-o", tmp_path / "o", "--log", "/dev/full", "--model", tiny_reg_dir
+    )
+    assert code == 0 and "3 coloured" in out and "Traceback" not in err
+    assert err.count("cannot write") == 1

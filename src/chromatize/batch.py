@@ -438,6 +438,19 @@ def hint_key(hints: dict | None, scribble: str | None, reference: str | None) ->
 
 
 @contextmanager
+def _log_file(log: Path | None):
+    """The ``--log`` file (or nowhere); closing it never raises (a full disk is said when writing)."""
+    f = open(log, "a") if log else open(os.devnull, "w")  # noqa: SIM115 - closed below, errors swallowed
+    try:
+        yield f
+    finally:
+        try:
+            f.close()
+        except OSError:
+            pass
+
+
+@contextmanager
 def _saving(manifest: Manifest):
     try:
         yield
@@ -513,7 +526,8 @@ def run_batch(
         todo.append(j)
     jobs = todo
     last_save = [time.monotonic()]
-    with open(log, "a") if log else open(os.devnull, "w") as logf:
+    log_broken: list[OSError] = []
+    with _log_file(log) as logf:
 
         def record(o: Outcome) -> None:
             counts[o.status] += 1
@@ -532,8 +546,15 @@ def run_batch(
                 )
             for note in o.notes:
                 con.print(f"[yellow]note[/yellow] {o.src}: {note}", highlight=False)
-            logf.write(o.as_json() + "\n")
-            logf.flush()
+            if not log_broken:
+                try:
+                    logf.write(o.as_json() + "\n")
+                    logf.flush()
+                except OSError as e:  # a full disk: the colouring goes on, the log stops (said once)
+                    log_broken.append(e)
+                    con.print(
+                        f"[yellow]warning[/yellow] --log {log}: cannot write ({e.strerror or e}); the log stops here"
+                    )
 
         for note in notes:
             con.print(f"[yellow]note[/yellow] {note}", highlight=False)
