@@ -465,3 +465,26 @@ def test_a_full_disk_under_the_log_does_not_stop_the_batch(tiny_reg_dir, tmp_pat
     )
     assert code == 0 and "3 coloured" in out and "Traceback" not in err
     assert err.count("cannot write") == 1
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_at_once(tmp_path):
+    """Issue 24 case 6: a 573 KB progressive JPEG with 20,000 scans decoded for 98 s."""
+    import time
+
+    from chromatize.imageio import ImageReadError, open_image
+
+    buf = io.BytesIO()
+    gray(0, 64).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    sos = data.index(b"\xff\xda")
+    eoi = data.rindex(b"\xff\xd9")
+    scans = data[sos:eoi]
+    first_scan_end = scans.index(b"\xff\xda", 2) if scans.count(b"\xff\xda") > 1 else len(scans)
+    many = data[:sos] + scans + scans[:first_scan_end] * 3000 + data[eoi:]  # the first scan repeated
+    (tmp_path / "scans.jpg").write_bytes(many)
+    t0 = time.time()
+    with pytest.raises(ImageReadError, match="scans"):
+        open_image(tmp_path / "scans.jpg")
+    assert time.time() - t0 < 2
+    (tmp_path / "ok.jpg").write_bytes(data)
+    assert open_image(tmp_path / "ok.jpg").size == (64, 64)  # an ordinary progressive JPEG still opens
