@@ -36,9 +36,11 @@ def digests(root: Path) -> dict[str, str]:
     }
 
 
-def run(inputs, out, tiny_reg_dir, cluster=None):
+def run(inputs, out, tiny_reg_dir, cluster=None, log=None):
     execute = None if cluster is None else functools.partial(run_on_cluster, cluster)
-    return run_batch([str(inputs)], out, model=str(tiny_reg_dir), progress=False, execute=execute, batch_size=4)
+    return run_batch(
+        [str(inputs)], out, model=str(tiny_reg_dir), progress=False, execute=execute, batch_size=4, log=log
+    )
 
 
 @pytest.mark.slow
@@ -51,11 +53,29 @@ def test_cluster_gives_the_same_files_as_a_local_run(tiny_reg_dir, tmp_path):
 
 
 def test_cluster_small_batch_matches_and_reports_bad_files(tiny_reg_dir, tmp_path):
+    """Same files and the same per-file notes as a local run (issue 24 case 8: the cluster dropped the
+    'already colour' and 'N frames' notes)."""
+    import json
+
     src = photos(tmp_path / "in", 12, 64)
     (src / "broken.png").write_bytes(b"not a png")
-    assert run(src, tmp_path / "local", tiny_reg_dir) == (12, 0, 1)
-    assert run(src, tmp_path / "dask", tiny_reg_dir, "local:2") == (12, 0, 1)
+    smooth_color_image(50, 64).save(src / "colour.png")
+    frames = [smooth_color_image(i, 32).convert("L") for i in (60, 61)]
+    frames[0].save(src / "two.gif", save_all=True, append_images=frames[1:])
+    assert run(src, tmp_path / "local", tiny_reg_dir, log=tmp_path / "local.jsonl") == (14, 0, 1)
+    assert run(src, tmp_path / "dask", tiny_reg_dir, "local:2", log=tmp_path / "dask.jsonl") == (14, 0, 1)
     assert digests(tmp_path / "local") == digests(tmp_path / "dask")
+
+    def notes(log):
+        return sorted(
+            (Path(d["input"]).name, n)
+            for d in map(json.loads, log.read_text().splitlines())
+            for n in d.get("notes", [])
+        )
+
+    assert notes(tmp_path / "local.jsonl") == notes(tmp_path / "dask.jsonl")
+    assert ("colour.png", "already colour; colourized from its lightness") in notes(tmp_path / "dask.jsonl")
+    assert ("two.gif", "2 frames: only the first is coloured") in notes(tmp_path / "dask.jsonl")
 
 
 def _worker_pids() -> list[int]:

@@ -60,6 +60,8 @@ class Outcome:
             "reason": self.reason,
             "seconds": round(self.seconds, 4),
         }
+        if self.notes:
+            d["notes"] = self.notes
         return json.dumps(d)
 
 
@@ -326,13 +328,13 @@ class BatchWorker:
                 return Outcome(str(j.src), None, "failed", f"confidence map {side} {why}"), None
         try:
             img = open_image(j.src, max_pixels=self.settings.max_pixels)
-            if img.info.get("chromatize_note"):
-                self.warn(f"[yellow]note[/yellow] {j.src}: {img.info['chromatize_note']}")
+            said = [img.info["chromatize_note"]] if img.info.get("chromatize_note") else []
             if not is_grayscale(img):
-                self.warn(f"[yellow]warning[/yellow] {j.src}: already colour; colourized from its lightness")
+                said.append("already colour; colourized from its lightness")
         except Exception as e:  # noqa: BLE001 - any failure is this file's, reported in one line
             return Outcome(str(j.src), None, "failed", _one_line(e), time.perf_counter() - t0), None
-        return None, (img, time.perf_counter() - t0)
+        # notes travel in the outcome, so a cluster worker's reach the client as a local run's do
+        return None, (img, time.perf_counter() - t0, said)
 
     def _colour(self, imgs: list, srcs: list[Path]) -> list:
         """Results (image, confidence or None) or the exception, per image; a group that fails is retried
@@ -374,9 +376,9 @@ class BatchWorker:
             else:
                 loaded.append((n, j, *got))
         t1 = time.perf_counter()
-        coloured = self._colour([img for _, _, img, _ in loaded], [j.src for _, j, _, _ in loaded]) if loaded else []
+        coloured = self._colour([e[2] for e in loaded], [e[1].src for e in loaded]) if loaded else []
         share = (time.perf_counter() - t1) / max(len(loaded), 1)
-        for (n, j, img, secs), res in zip(loaded, coloured):
+        for (n, j, img, secs, said), res in zip(loaded, coloured):
             t2 = time.perf_counter()
             try:
                 if isinstance(res, BaseException):
@@ -385,9 +387,10 @@ class BatchWorker:
                 notes = save_image(out, j.dst, self.settings.fmt, getattr(img, "format", None))
                 if conf is not None:
                     save_image(conf, side_outputs(j.dst, True)[0], "png")
-                results[n] = Outcome(str(j.src), str(j.dst), "ok", "", secs + share + time.perf_counter() - t2, notes)
+                took = secs + share + time.perf_counter() - t2
+                results[n] = Outcome(str(j.src), str(j.dst), "ok", "", took, said + notes)
             except Exception as e:  # noqa: BLE001 - reading, colouring, metadata or writing: this file's failure
-                results[n] = Outcome(str(j.src), None, "failed", _one_line(e), secs + share)
+                results[n] = Outcome(str(j.src), None, "failed", _one_line(e), secs + share, said)
         return [results[n] for n in range(len(jobs))]
 
 
