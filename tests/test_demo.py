@@ -452,3 +452,21 @@ def test_kept_results_are_named_uniquely_and_never_replace_others(model_dir, tmp
     srv.colorize_one(str(uploads[1]), str(model_dir))
     assert Image.open(foreign).size == (3, 3)
     assert len(list(keep.iterdir())) == 3  # ours rewritten in place, the foreign name got a -2 beside it
+
+
+def test_huge_uploads_are_reduced_before_colouring(model_dir, tmp_path, monkeypatch):
+    """Issue 24 case 6: a 49 MP upload held the demo's only worker for 8-35 s and took its RSS to 2.8 GB;
+    the demo now colours at most `WORK_PIXELS` and says so (measured on a 49 MP JPEG beside a busy core:
+    9.2 s and 1.6 GB peak before, 3.9 s and 0.9 GB after)."""
+    from chromatize import demo
+
+    monkeypatch.setattr(demo, "WORK_PIXELS", 2000)  # a small limit keeps the test fast
+    smooth_color_image(3, 100).convert("L").save(tmp_path / "big.png")
+    srv = demo.DemoServer([str(model_dir)])
+    out, msg = srv.colorize_one(str(tmp_path / "big.png"), str(model_dir))
+    assert out.width * out.height <= 2000 and "Reduced from 100x100" in msg
+    (_, _), outs, _, _, msg = srv.compare(str(tmp_path / "big.png"), [str(model_dir)])
+    assert "Reduced from 100x100" in msg
+    smooth_color_image(3, 40).convert("L").save(tmp_path / "small.png")
+    out, msg = srv.colorize_one(str(tmp_path / "small.png"), str(model_dir))
+    assert out.size == (40, 40) and msg == ""

@@ -26,6 +26,7 @@ from .imageio import atomic_write, check_writable, is_ours, open_image, save_ima
 
 MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
+WORK_PIXELS = 12_000_000  # larger uploads are reduced to this before colouring
 QUEUE_SIZE = 16
 FILM_MAX_FRAMES = 750  # the demo colours clips of up to 30 s at 25 fps (about 90 s of work on 2 cores)
 
@@ -69,7 +70,24 @@ def _load(path: str | None) -> Image.Image:
     p = Path(path)
     if p.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
         raise ChromatizeError(f"the file is larger than {MAX_UPLOAD_MB} MB")
-    return open_image(p, max_pixels=MAX_PIXELS, name=p.name)
+    img = open_image(p, max_pixels=MAX_PIXELS, name=p.name)
+    if img.width * img.height > WORK_PIXELS:  # one huge upload must not hold the only worker for long
+        s = (WORK_PIXELS / (img.width * img.height)) ** 0.5
+        small = img.resize((max(1, int(img.width * s)), max(1, int(img.height * s))), Image.BOX, reducing_gap=2.0)
+        small.info.update(img.info)
+        small.info["demo_reduced"] = f"{img.width}x{img.height}"
+        small.format = img.format
+        return small
+    return img
+
+
+def _reduced(img: Image.Image) -> str:
+    """The message's note when `_load` reduced the upload."""
+    was = img.info.get("demo_reduced")
+    mp = WORK_PIXELS // 1_000_000
+    return (
+        f" Reduced from {was}: the demo colours at most {mp} MP; `chromatize colorize` keeps full size." if was else ""
+    )
 
 
 def _msg(e: Exception) -> str:
@@ -185,7 +203,7 @@ class DemoServer:
             img = _load(path)
             out = inference.colorize(img, m, **opts)
             self.keep(out, path, m.name)
-            return out, ""
+            return out, _reduced(img).strip()
         except ChromatizeError as e:
             return None, _msg(e)
 
@@ -211,7 +229,7 @@ class DemoServer:
                     alts = [(a, f"{source}: alternative {i + 1}") for i, a in enumerate(view.alternatives(n_alt))]
             how = "the values set above" if override else "each model card's decoding values"
             extra = f" Confidence and alternatives: {source}." if source else ""
-            msg = f"Coloured with {', '.join(names)} at {img.width}x{img.height}, using {how}.{extra}"
+            msg = f"Coloured with {', '.join(names)} at {img.width}x{img.height}, using {how}.{extra}{_reduced(img)}"
             return (gray, outs[0][0]), outs, conf, alts, msg
         except ChromatizeError as e:
             return None, [], None, [], _msg(e)
