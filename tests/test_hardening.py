@@ -372,7 +372,7 @@ def test_cluster_problems_are_one_line_before_out_is_touched(tmp_path, capsys, m
     assert code != 0 and "--cluster takes" in err and not (tmp_path / "o2").exists()
     monkeypatch.setitem(sys.modules, "distributed", None)  # the extra is not installed
     code, _, err = run_cli(capsys, "colorize", tmp_path / "x.png", "-o", tmp_path / "o3", "--cluster", "local:2")
-    assert code != 0 and 'pip install "chromatize[cluster]"' in err and "Traceback" not in err
+    assert code != 0 and 'pip install ".[cluster]"' in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o3").exists()
 
 

@@ -103,7 +103,7 @@ def check_address(address: str) -> int | None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ChromatizeError('--cluster needs Dask: pip install "chromatize[cluster]"') from None
+        raise ChromatizeError('--cluster needs Dask: pip install ".[cluster]" (in the chromatize checkout)') from None
     if address == "local" or address.startswith("local:"):
         n = address.partition(":")[2]
         if n and (not n.isdigit() or int(n) < 1):

@@ -49,7 +49,9 @@ def make_runner(engine: str, net: torch.nn.Module, card_json: str, device: torch
         from .openvino_engine import OpenVINORunner
     except ImportError:
         if engine == "openvino":
-            raise ChromatizeError('--engine openvino needs OpenVINO: pip install "chromatize[fast]"') from None
+            raise ChromatizeError(
+                '--engine openvino needs OpenVINO: pip install ".[fast]" (in the chromatize checkout)'
+            ) from None
         return "torch", None
     try:
         return "openvino", OpenVINORunner(net, model_key(net, card_json), cache_dir() / "openvino")
