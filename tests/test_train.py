@@ -207,7 +207,7 @@ def test_ddp_two_cpu_processes(tiny, tmp_path):
     "args, message",
     [
         (["--model", "transformer"], "unknown model family 'transformer'"),
-        (["--model", "regression", "--k", "8"], "regression takes no training option 'k'"),
+        (["--model", "regression", "--k", "8"], "regression has no option 'k' (architecture options:"),
         (["--model", "classification", "--opt", "head_stride=3"], "head_stride: choose one of 1, 2, 4"),
         (["--model", "classification", "--lr", "nan"], "--lr must be a positive finite number"),
         (["--model", "classification", "--batch-size", "0"], "--batch-size must be a positive integer"),
@@ -306,3 +306,16 @@ def test_training_into_an_existing_run_needs_resume_or_overwrite(tiny, tmp_path)
     assert (run / "config.json").read_bytes() == card  # untouched
     over = CliRunner().invoke(app, [*args, "--overwrite"])
     assert over.exit_code == 0, over.output
+
+
+def test_an_unknown_opt_names_both_kinds_of_option(tiny, tmp_path):
+    """Issue 26: `--opt foo=1` listed only the training options, not the architecture's."""
+    from typer.testing import CliRunner
+
+    from chromatize.cli import app
+
+    r = CliRunner().invoke(
+        app, ["train", "--model", "classification", "--data", str(tiny), "--opt", "foo=1", "-o", str(tmp_path / "r")]
+    )
+    text = str(r.exception) + r.output
+    assert r.exit_code != 0 and "architecture options: k, width, head_stride" in text and "class_weights" in text

@@ -90,6 +90,11 @@ def train(
         extra[key.strip().replace("-", "_")] = val
     options = {key: v for key, v in extra.items() if key in fam.options}
     family_train = {key: v for key, v in extra.items() if key not in fam.options}
+    unknown = sorted(k for k in family_train if k not in fam.train_options)
+    if unknown:
+        arch = ", ".join(fam.options) or "none"
+        tr = ", ".join(fam.train_options) or "none"
+        _die(f"{model} has no option {unknown[0]!r} (architecture options: {arch}; training options: {tr})")
     mix_list = None
     if mix:
         try:
