@@ -186,3 +186,16 @@ def test_a_name_too_long_fails_alone(tmp_path, capsys):
     assert code == 1 and "Traceback" not in err
     assert (tmp_path / "o" / "ok.png").is_file() and "1 coloured" in out
     assert "File name too long" in err
+
+
+def test_confidence_png_has_a_colour_scale_and_legend(tmp_path, capsys, tiny_cls_dir):
+    """Issue 26: the CLI's confidence PNG was raw gray 20-93 of 255 with no legend (it looked black)."""
+    smooth_color_image(4, 60).convert("L").save(tmp_path / "g.png")
+    code, _, err = run_cli(
+        capsys, "colorize", tmp_path / "g.png", "-o", tmp_path / "o", "--confidence", "--model", tiny_cls_dir
+    )
+    assert code == 0, err
+    conf = Image.open(tmp_path / "o" / "g.confidence.png")
+    assert conf.mode == "RGB" and conf.width == 60 and conf.height > 60  # the legend bar below the map
+    a = np.asarray(conf).astype(int)
+    assert (a.max(-1) - a.min(-1))[:60].mean() > 20  # a colour scale, not gray

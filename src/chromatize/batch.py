@@ -385,8 +385,10 @@ class BatchWorker:
                     raise res
                 out, conf = res
                 notes = save_image(out, j.dst, self.settings.fmt, getattr(img, "format", None))
-                if conf is not None:
-                    save_image(conf, side_outputs(j.dst, True)[0], "png")
+                if conf is not None:  # in a colour scale with its legend below (0 = no idea, 1 = certain)
+                    from .inference import confidence_picture
+
+                    save_image(confidence_picture(conf), side_outputs(j.dst, True)[0], "png")
                 took = secs + share + time.perf_counter() - t2
                 results[n] = Outcome(str(j.src), str(j.dst), "ok", "", took, said + notes)
             except Exception as e:  # noqa: BLE001 - reading, colouring, metadata or writing: this file's failure

@@ -106,27 +106,6 @@ class UnknownModel(BadRequest):
     """A model name the server does not offer."""
 
 
-def confidence_picture(conf: Image.Image) -> Image.Image:
-    """The confidence map in a perceptual colour scale (viridis over the square root, so low values are
-    told apart) with a legend bar below it: 0 = no idea, 1 = certain."""
-    from matplotlib import colormaps
-    from PIL import ImageDraw
-
-    v = np.asarray(conf, np.float32) / 255.0
-    rgb = (colormaps["viridis"](np.sqrt(v))[..., :3] * 255).astype(np.uint8)
-    w, h = conf.size
-    bar_h = max(28, h // 12)
-    canvas = Image.new("RGB", (w, h + bar_h), "white")
-    canvas.paste(Image.fromarray(rgb), (0, 0))
-    ramp = np.sqrt(np.linspace(0, 1, max(w - 20, 2)))[None, :].repeat(bar_h // 2, 0)
-    canvas.paste(Image.fromarray((colormaps["viridis"](ramp)[..., :3] * 255).astype(np.uint8)), (10, h + 2))
-    d = ImageDraw.Draw(canvas)
-    for t in (0.0, 0.1, 0.25, 0.5, 1.0):
-        x = 10 + int(np.sqrt(t) * (w - 21))
-        d.text((min(x, w - 22), h + 2 + bar_h // 2), f"{t:g}", fill="black")
-    return canvas
-
-
 def parse_options(text: str | dict | None) -> dict:
     """Decoding overrides from the API: a JSON object (``{"temperature": 0.4}``), empty for the cards'."""
     if isinstance(text, dict):
@@ -225,7 +204,7 @@ class DemoServer:
                 outs.append((view.image(), name))
                 self.keep(outs[-1][0], path, name)
                 if "confidence" in view.offers and conf is None:
-                    conf, source = confidence_picture(view.confidence()), Path(name).name
+                    conf, source = inference.confidence_picture(view.confidence()), Path(name).name
                     alts = [(a, f"{source}: alternative {i + 1}") for i, a in enumerate(view.alternatives(n_alt))]
             how = "the values set above" if override else "each model card's decoding values"
             extra = f" Confidence and alternatives: {source}." if source else ""

@@ -486,3 +486,24 @@ def alternatives(
 ) -> list[Image.Image]:
     """``n`` alternative colourings (see `ColourResult.alternatives`)."""
     return analyse(img, model, render_size=render_size, **decoding).alternatives(n, seed, grid)
+
+
+def confidence_picture(conf: Image.Image) -> Image.Image:
+    """The confidence map in a perceptual colour scale (viridis over the square root, so low values are
+    told apart) with a legend bar below it: 0 = no idea, 1 = certain."""
+    from matplotlib import colormaps
+    from PIL import ImageDraw
+
+    v = np.asarray(conf, np.float32) / 255.0
+    rgb = (colormaps["viridis"](np.sqrt(v))[..., :3] * 255).astype(np.uint8)
+    w, h = conf.size
+    bar_h = max(28, h // 12)
+    canvas = Image.new("RGB", (w, h + bar_h), "white")
+    canvas.paste(Image.fromarray(rgb), (0, 0))
+    ramp = np.sqrt(np.linspace(0, 1, max(w - 20, 2)))[None, :].repeat(bar_h // 2, 0)
+    canvas.paste(Image.fromarray((colormaps["viridis"](ramp)[..., :3] * 255).astype(np.uint8)), (10, h + 2))
+    d = ImageDraw.Draw(canvas)
+    for t in (0.0, 0.1, 0.25, 0.5, 1.0):
+        x = 10 + int(np.sqrt(t) * (w - 21))
+        d.text((min(x, w - 22), h + 2 + bar_h // 2), f"{t:g}", fill="black")
+    return canvas
