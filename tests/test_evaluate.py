@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from chromatize.cli import app
 from chromatize.errors import ChromatizeError
-from chromatize.evaluate.practical import FALSE_DARK, STAIN, TINT, colour_flags
+from chromatize.evaluate.practical import FALSE_DARK, STAIN, TINT, TONED, colour_flags
 from chromatize.models.registry import build
 from chromatize.models.store import save_model_dir
 
@@ -55,7 +56,7 @@ def test_flags_from_pixels_not_names():
     imgs = made_images()
     assert colour_flags(imgs["gray"]) == []
     assert colour_flags(imgs["natural"]) == ["already colour"]
-    assert TINT in colour_flags(imgs["sepia"])
+    assert colour_flags(imgs["sepia"]) == [TONED]
     assert STAIN in colour_flags(imgs["stain"]) and TINT not in colour_flags(imgs["stain"])
     assert FALSE_DARK in colour_flags(imgs["space"])
 
@@ -71,7 +72,7 @@ def test_practical_with_user_folder(model_dir, tmp_path):
     res = run_practical([str(model_dir)], {"mine": str(folder)}, tmp_path / "out", include_skimage=False)
     assert len(res["images"]) == 5
     flagged = {r["image"]: r["flags"] for r in res["images"]}
-    assert flagged["0_.png"] == [] and TINT in flagged["2_xx.png"]
+    assert flagged["0_.png"] == [] and flagged["2_xx.png"] == [TONED]
     assert (tmp_path / "out" / "report.html").stat().st_size > 1000 and (tmp_path / "out" / "practical.png").is_file()
     natural = [r for r in res["images"] if r["flags"] == ["already colour"]]
     assert natural and all(str(model_dir) in r["metrics"] for r in natural)
@@ -122,7 +123,7 @@ def test_bright_sepia_print_is_a_tint_not_a_stain():
     g = 0.8 + 0.2 * np.asarray(smooth_color_image(5, 96).convert("L"), np.float32) / 255
     sepia = Image.fromarray((np.stack([g, g * 0.84, g * 0.6], -1) * 255).astype(np.uint8))
     flags = colour_flags(sepia)
-    assert TINT in flags and STAIN not in flags
+    assert flags == [TONED] and STAIN not in flags  # a toned print: neither colour truth nor a stain
 
 
 def test_tune_writes_the_chosen_defaults_into_the_card(tiny_cls_dir, color_folder, tmp_path):
@@ -156,3 +157,18 @@ def test_tune_writes_the_chosen_defaults_into_the_card(tiny_cls_dir, color_folde
     assert card.metrics["carved_val_tuning"]["images"] == chosen["images"]
     with pytest.raises(ChromatizeError, match="prepared folder"):
         tune(str(model), [str(color_folder)], {"temperature": [0.5]}, [32])
+
+
+def test_toned_prints_are_told_from_gray_and_from_colour(tmp_path):
+    """Issue 26: toned prints were 'already colour', scored against their tint, and kept by `prepare`."""
+    from chromatize.data.prepare import Entry, check_entry
+    from chromatize.imageio import is_toned
+
+    g = np.asarray(smooth_color_image(5, 96).convert("L"), np.float32) / 255
+    sepia = Image.fromarray((np.stack([g, g * 0.84, g * 0.6], -1) * 255).astype(np.uint8))
+    assert is_toned(sepia)
+    assert not is_toned(sepia.convert("L")) and not is_toned(smooth_color_image(5, 96))
+    buf = io.BytesIO()
+    sepia.save(buf, "PNG")
+    reason, img = check_entry(Entry("sepia.png", "test", "", buf.getvalue()), 32)
+    assert img is None and reason.startswith("toned print")

@@ -304,7 +304,7 @@ class BatchWorker:
         return hs if hs else None
 
     def _load(self, j: Job) -> tuple[Outcome | None, object]:
-        from .imageio import is_grayscale, open_image
+        from .imageio import is_grayscale, is_toned, open_image
 
         t0 = time.perf_counter()
         try:
@@ -329,7 +329,9 @@ class BatchWorker:
         try:
             img = open_image(j.src, max_pixels=self.settings.max_pixels)
             said = [img.info["chromatize_note"]] if img.info.get("chromatize_note") else []
-            if not is_grayscale(img):
+            if is_toned(img):
+                said.append("a toned print (one tint, e.g. sepia); coloured from its lightness")
+            elif not is_grayscale(img):
                 said.append("already colour; colourized from its lightness")
         except Exception as e:  # noqa: BLE001 - any failure is this file's, reported in one line
             return Outcome(str(j.src), None, "failed", _one_line(e), time.perf_counter() - t0), None

@@ -24,7 +24,15 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ChromatizeError, ImageReadError
-from ..imageio import IMAGE_SUFFIXES, atomic_write, atomic_write_text, is_grayscale, open_image, split_alpha
+from ..imageio import (
+    IMAGE_SUFFIXES,
+    atomic_write,
+    atomic_write_text,
+    is_grayscale,
+    is_toned,
+    open_image,
+    split_alpha,
+)
 
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.csv"
@@ -133,6 +141,8 @@ def check_entry(e: Entry, size: int) -> tuple[str, Image.Image | None]:
         return "unreadable: " + str(err).split(": ", 1)[-1], None
     if is_grayscale(img):
         return f"grayscale: mode {img.mode}, no chroma", None
+    if is_toned(img):
+        return "toned print: one tint (sepia or the like), not colours", None
     if min(img.size) < size:
         return f"too small: {img.width}x{img.height} < {size}", None
     return "", img

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..imageio import IMAGE_SUFFIXES, atomic_write, atomic_write_text, is_grayscale, open_image
+from ..imageio import IMAGE_SUFFIXES, atomic_write, atomic_write_text, is_grayscale, is_toned, open_image
 from ..metrics import lab_ab
 
 SKIMAGE_SETS = {
@@ -44,6 +44,7 @@ def skimage_images() -> list[tuple[str, str, Image.Image]]:
     return out
 
 
+TONED = "toned print (one tint; coloured from its lightness, not scored against the tint)"
 TINT = "single-hue tint (sepia, stain or filter): colour is not the scene's"
 FALSE_DARK = "colour on a black background (astronomical false colour likely)"
 STAIN = "coloured structures on a bright colourless background (stain / microscopy likely)"
@@ -54,6 +55,8 @@ def colour_flags(img: Image.Image) -> list[str]:
     samples and the historical photos, so they are heuristics, not classifiers."""
     if is_grayscale(img):
         return []
+    if is_toned(img):  # sepia and the like: not colours, so not a truth to score against
+        return [TONED]
     flags = ["already colour"]
     rgb = img.convert("RGB")
     if max(rgb.size) > 256:
