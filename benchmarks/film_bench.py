@@ -30,6 +30,10 @@ import numpy as np
 from PIL import Image
 
 RATE = 25
+# One thread count for every run: float sums differ in the last bits between thread counts, so an
+# uninterrupted run and a killed-and-resumed one are compared at the same count (a resumed film reuses
+# the count its chunks were made with; see `threads.ThreadPolicy.holding`).
+ENV = {**os.environ, "CHROMATIZE_THREADS": os.environ.get("CHROMATIZE_THREADS", "2")}
 
 
 def make_film(frames_dir: Path, seconds: float, path: Path) -> Path:
@@ -74,7 +78,7 @@ def colorize(src: Path, out: Path, timed: bool = False) -> tuple[float, int | No
     if timed and gnu_time:
         cmd = [gnu_time, "-f", "RSS_KB %M", *cmd]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     secs = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"colorize failed: {r.stderr[-2000:]}")
@@ -85,7 +89,7 @@ def colorize(src: Path, out: Path, timed: bool = False) -> tuple[float, int | No
 def killed_run(src: Path, out: Path) -> dict:
     """Kill -9 a run as soon as its first chunk is on disk, then rerun it."""
     cmd = [sys.executable, "-m", "chromatize", "colorize", str(src), "-o", str(out)]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     parts = out / f".{src.name}.parts"
     while p.poll() is None and not list(parts.glob("chunk-*.nut")):
         time.sleep(0.2)
@@ -94,7 +98,7 @@ def killed_run(src: Path, out: Path) -> dict:
     chunks_at_kill = len(list(parts.glob("chunk-*.nut")))
     partial = bool(list(parts.glob("*.part")))  # the chunk being written when killed (removed on rerun)
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     return {
         "chunks_on_disk_at_kill": chunks_at_kill,
         "partial_chunk_at_kill": partial,
@@ -111,7 +115,7 @@ def main() -> None:
     ap.add_argument("--long", action="store_true", help="also the 10-minute film (about 30 minutes on 2 cores)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    res: dict = {}
+    res: dict = {"threads": ENV["CHROMATIZE_THREADS"]}
     f30 = make_film(Path(a.clip), 30, a.out / "film30s.mp4")
     secs, rss, _ = colorize(f30, a.out / "whole", timed=True)
     n = int(30 * RATE)
