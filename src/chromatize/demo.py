@@ -292,7 +292,8 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
         gr.Markdown(
             "# chromatize\nDrop a black-and-white photo (or pick an example); compare the models. Each model "
             "colours with its own card's settings unless you override them below. Results download as PNG at "
-            "full size. In *Colour hints*, click the photo to tell it what colour something is."
+            "full size. In *Colour hints*, click the photo to tell it what colour something is; in *Film*, "
+            "colour a short clip with steady colours."
         )
         with gr.Tab("Compare models"), gr.Row():
             with gr.Column(scale=1):
