@@ -319,3 +319,27 @@ def test_an_unknown_opt_names_both_kinds_of_option(tiny, tmp_path):
     )
     text = str(r.exception) + r.output
     assert r.exit_code != 0 and "architecture options: k, width, head_stride" in text and "class_weights" in text
+
+
+def test_a_run_without_a_terminal_says_how_far_it_is():
+    """Issue 26: a non-terminal `train` printed only a Lightning warning for minutes."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from chromatize.training.callbacks import PlainProgress
+
+    said = []
+    ticks = iter([0.0, 60.0, 120.0, 120.0])
+    bar = PlainProgress(every=30, say=said.append)
+    bar.clock = lambda: next(ticks)
+    tr = SimpleNamespace(max_steps=100, max_epochs=-1, global_step=0, current_epoch=0, callback_metrics={})
+    bar.on_train_start(tr, None)
+    tr.global_step, tr.callback_metrics = 25, {"train_loss_step": torch.tensor(0.5)}
+    bar.on_train_batch_end(tr, None, None, None, 0)
+    tr.global_step = 50
+    bar.on_train_batch_end(tr, None, None, None, 0)
+    bar.on_train_end(tr, None)
+    assert said[0] == "training: 100 steps"
+    assert said[1] == "step 25/100 (25 %), loss 0.5, 1.0 min, about 3.0 min left"
+    assert said[-1].startswith("step 50/100 (50 %)") and said[-1].endswith("(done)")

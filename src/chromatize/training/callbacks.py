@@ -57,6 +57,51 @@ class StepProgressBar(RichProgressBar):
         return text
 
 
+class PlainProgress(L.Callback):
+    """Progress for a run whose stderr is not a terminal (a log file, CI, nohup): one line every
+    ``every`` seconds, ``step N/M (P %), loss L, elapsed, about T left``, and one at the end."""
+
+    def __init__(self, every: float = 30.0, say=None):
+        import sys
+        import time
+
+        self.every, self.clock = every, time.monotonic
+        self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.t0 = self.last = None
+
+    @rank_zero_only
+    def on_train_start(self, trainer, module):
+        self.t0 = self.last = self.clock()
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        self.say(f"training: {total or trainer.max_epochs} {'steps' if total else 'epochs'}")
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            self.say(self._line(trainer, now))
+
+    @rank_zero_only
+    def on_train_end(self, trainer, module):
+        self.say(self._line(trainer, self.clock()) + " (done)")
+
+    def _line(self, trainer, now: float) -> str:
+        step, total = trainer.global_step, trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        m = trainer.callback_metrics
+        loss = next((m[k] for k in ("train_loss_step", "train_loss_epoch", "train_loss") if k in m), None)
+        text = f"step {step}" + (
+            f"/{total} ({100 * step / total:.0f} %)" if total else f", epoch {trainer.current_epoch}"
+        )
+        if loss is not None:
+            text += f", loss {float(loss):.4g}"
+        took = now - (self.t0 or now)
+        text += f", {took / 60:.1f} min"
+        if total and step:
+            text += f", about {took * (total - step) / step / 60:.1f} min left"
+        return text
+
+
 class SampleGrid(L.Callback):
     """After each validation, write ``samples/epoch_XXX.png`` for fixed validation images."""
 

@@ -213,7 +213,15 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
     from lightning.pytorch.loggers import CSVLogger
 
     from ..data.datamodule import ColorizationDataModule
-    from .callbacks import AtomicCheckpointIO, LossCurves, SampleGrid, StepProgressBar, plot_curves, read_metrics
+    from .callbacks import (
+        AtomicCheckpointIO,
+        LossCurves,
+        PlainProgress,
+        SampleGrid,
+        StepProgressBar,
+        plot_curves,
+        read_metrics,
+    )
     from .modules import FamilyModule
 
     t = cfg["train"]
@@ -258,7 +266,7 @@ def _fit(cfg, run, roots, last, fresh, init_card, init_net, progress) -> ModelCa
             max_epochs=t["epochs"] if t["max_steps"] in (-1, None) else -1,
             max_steps=(t["max_steps"] * per_batch) if t["max_steps"] not in (-1, None) else -1,
             callbacks=[ckpt, SampleGrid(run), LossCurves(run, family.curve_keys())]
-            + ([StepProgressBar()] if progress else []),
+            + ([StepProgressBar()] if progress else [PlainProgress()]),
             logger=loggers,
             plugins=[AtomicCheckpointIO()],
             log_every_n_steps=t["log_every"],
