@@ -95,7 +95,7 @@ class PlainProgress(L.Callback):
         )
         if loss is not None:
             text += f", loss {float(loss):.4g}"
-        took = now - (self.t0 or now)
+        took = now - (now if self.t0 is None else self.t0)
         text += f", {took / 60:.1f} min"
         if total and step:
             text += f", about {took * (total - step) / step / 60:.1f} min left"
