@@ -330,7 +330,8 @@ def test_a_chunk_on_its_own_matches_the_run_through_the_film(tmp_path, tiny_cls_
 
 @pytest.mark.slow
 def test_a_film_on_a_local_dask_cluster(tmp_path, tiny_cls_dir):
-    from chromatize.film import FilmSettings, colour_film, colour_film_on_cluster
+    from chromatize.cluster import colour_film_on_cluster
+    from chromatize.film import FilmSettings, colour_film
     from chromatize.inference import load_model
 
     src = make_video(tmp_path / "f.mp4", n=20)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .batch import BatchWorker, Job, Outcome, Settings
 from .errors import ChromatizeError
+
+if TYPE_CHECKING:
+    from .film import FilmResult, FilmSettings
+    from .inference import LoadedModel
 
 try:
     from distributed import WorkerPlugin
@@ -161,3 +166,73 @@ def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: i
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def colour_film_on_cluster(
+    address: str,
+    src: str | Path,
+    out: Path,
+    model: LoadedModel,
+    settings: FilmSettings,
+    *,
+    spec: dict | None = None,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> FilmResult | None:
+    """`colour_film` with the chunks spread over a Dask cluster (`cluster.connect`): each worker seeks to
+    its chunk's warm-up frames, so the seams are those of a local run; the client joins the chunks. The
+    film and ``out`` must be on storage every worker sees under the same path. ``spec``: how a worker
+    loads the model (default: ``model``'s name on the CPU with its engine)."""
+    from .film import FilmResult, _digest, _finished, _join, _output, _Parts
+    from .video import FilmSource
+
+    settings.check()
+    source = FilmSource(src)
+    if source.files:
+        raise ChromatizeError(f"{source.name}: --cluster colours video files; colour folders of frames without it")
+    name, dst = _output(source, out)
+    if _finished(out, name, dst, overwrite):
+        return None
+    total = len(source.timestamps())
+    chunks = -(-total // settings.chunk)
+    spec = spec or {"model": str(model.name), "device": "cpu", "engine": model.engine}
+    from distributed import as_completed
+
+    client, cluster, threads = connect(address)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        parts = _Parts(out, name, _digest(source, model, settings), False, threads or 1)
+        todo = [k for k in range(chunks) if not parts.done(k)]
+        futures = {
+            client.submit(
+                film_chunk_task,
+                str(source.path),
+                str(parts.dir),
+                k,
+                spec,
+                asdict(settings),
+                parts.threads,
+                retries=2,
+                pure=False,
+            ): k
+            for k in todo
+        }
+        done, cuts = total - sum(min(settings.chunk, total - k * settings.chunk) for k in todo), 0
+        for fut in as_completed(list(futures)):
+            try:
+                frames, c = fut.result()
+            except Exception as e:  # noqa: BLE001 - the chunk failed on every try: the film fails
+                raise ChromatizeError(
+                    f"{source.name}: chunk {futures[fut]} failed on the cluster ({type(e).__name__}: {e}); "
+                    "run again to redo only the missing chunks"
+                ) from None
+            done, cuts = done + frames, cuts + c
+            if on_frame:
+                on_frame(done, total)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    _join(parts, source, dst)
+    parts.remove()
+    return FilmResult(str(source.path), str(dst), total, len(todo), chunks - len(todo), cuts, parts.threads)

@@ -405,75 +405,6 @@ def split_films(inputs: list[str], sequence: bool | None) -> tuple[list[str], li
     return photos, films, notes
 
 
-def colour_film_on_cluster(
-    address: str,
-    src: str | Path,
-    out: Path,
-    model: LoadedModel,
-    settings: FilmSettings,
-    *,
-    spec: dict | None = None,
-    overwrite: bool = False,
-    on_frame: Callable[[int, int], None] | None = None,
-) -> FilmResult | None:
-    """`colour_film` with the chunks spread over a Dask cluster (`cluster.connect`): each worker seeks to
-    its chunk's warm-up frames, so the seams are those of a local run; the client joins the chunks. The
-    film and ``out`` must be on storage every worker sees under the same path. ``spec``: how a worker
-    loads the model (default: ``model``'s name on the CPU with its engine)."""
-    from .cluster import connect, film_chunk_task
-
-    settings.check()
-    source = FilmSource(src)
-    if source.files:
-        raise ChromatizeError(f"{source.name}: --cluster colours video files; colour folders of frames without it")
-    name, dst = _output(source, out)
-    if _finished(out, name, dst, overwrite):
-        return None
-    total = len(source.timestamps())
-    chunks = -(-total // settings.chunk)
-    spec = spec or {"model": str(model.name), "device": "cpu", "engine": model.engine}
-    from distributed import as_completed
-
-    client, cluster, threads = connect(address)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        parts = _Parts(out, name, _digest(source, model, settings), False, threads or 1)
-        todo = [k for k in range(chunks) if not parts.done(k)]
-        futures = {
-            client.submit(
-                film_chunk_task,
-                str(source.path),
-                str(parts.dir),
-                k,
-                spec,
-                asdict(settings),
-                parts.threads,
-                retries=2,
-                pure=False,
-            ): k
-            for k in todo
-        }
-        done, cuts = total - sum(min(settings.chunk, total - k * settings.chunk) for k in todo), 0
-        for fut in as_completed(list(futures)):
-            try:
-                frames, c = fut.result()
-            except Exception as e:  # noqa: BLE001 - the chunk failed on every try: the film fails
-                raise ChromatizeError(
-                    f"{source.name}: chunk {futures[fut]} failed on the cluster ({type(e).__name__}: {e}); "
-                    "run again to redo only the missing chunks"
-                ) from None
-            done, cuts = done + frames, cuts + c
-            if on_frame:
-                on_frame(done, total)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    _join(parts, source, dst)
-    parts.remove()
-    return FilmResult(str(source.path), str(dst), total, len(todo), chunks - len(todo), cuts, parts.threads)
-
-
 def run_films(
     films: list[Path],
     out: Path,
@@ -483,10 +414,12 @@ def run_films(
     overwrite: bool = False,
     progress: bool = True,
     say: Callable[[str], None] = print,
-    cluster: str | None = None,
+    colour: Callable[..., FilmResult | None] | None = None,
 ) -> tuple[int, int, int]:
     """Colour each film into ``out``; (done, skipped, failed). A failing film is reported in one line and
-    the others continue. ``cluster``: a Dask address (`colour_film_on_cluster`)."""
+    the others continue. ``colour``: what colours one film (default `colour_film`; on a cluster,
+    `cluster.colour_film_on_cluster` with its address bound)."""
+    colour = colour or colour_film
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -502,10 +435,7 @@ def run_films(
                 bar.update(task, completed=done, total=max(total, done) if total else None)
 
             try:
-                if cluster is not None:
-                    r = colour_film_on_cluster(cluster, f, out, model, settings, overwrite=overwrite, on_frame=on_frame)
-                else:
-                    r = colour_film(f, out, model, settings, overwrite=overwrite, on_frame=on_frame)
+                r = colour(f, out, model, settings, overwrite=overwrite, on_frame=on_frame)
             except ChromatizeError as e:
                 counts[2] += 1
                 say(f"failed {e}")

@@ -168,8 +168,14 @@ def _films(
         overwrite=overwrite,
         progress=sys.stderr.isatty(),
         say=lambda s: typer.echo(s, err=True),
-        cluster=cluster,
+        colour=None if cluster is None else functools.partial(_on_cluster(), cluster),
     )
+
+
+def _on_cluster():
+    from ..cluster import colour_film_on_cluster
+
+    return colour_film_on_cluster
 
 
 def hint_table(points: list[str] | None, path: Path | None) -> dict | None:
