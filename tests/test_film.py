@@ -352,3 +352,34 @@ def test_a_film_on_a_local_dask_cluster(tmp_path, tiny_cls_dir):
     finally:
         torch.set_num_threads(before)
     assert (tmp_path / "c" / "f.mp4").read_bytes() == (tmp_path / "l" / "f.mp4").read_bytes()
+
+
+def test_a_variable_frame_rate_keeps_its_timing(tmp_path, tiny_cls_dir):
+    """The input's timestamps are copied, so irregular frame times survive (no error, no resampling)."""
+    from fractions import Fraction
+
+    from chromatize.film import FilmSettings, colour_film
+    from chromatize.inference import load_model
+
+    src = tmp_path / "vfr.mkv"
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=25, options={"bf": "0"})
+    vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+    vs.codec_context.time_base = Fraction(1, 1000)
+    times_ms = [0, 40, 80, 200, 240, 500, 540, 580]  # irregular gaps
+    for t, ms in enumerate(times_ms):
+        fr = av.VideoFrame.from_ndarray(scene(t), format="rgb24")
+        fr.pts, fr.time_base = ms, Fraction(1, 1000)
+        for p in vs.encode(fr):
+            out.mux(p)
+    for p in vs.encode():
+        out.mux(p)
+    out.close()
+
+    def seconds(path):
+        with av.open(str(path)) as c:
+            return [round(float(f.time), 3) for f in c.decode(c.streams.video[0])]
+
+    m = load_model(tiny_cls_dir)
+    r = colour_film(src, tmp_path / "o", m, FilmSettings(64, m.decoding_for({}), chunk=3))
+    assert seconds(r.dst) == seconds(src) == [ms / 1000 for ms in times_ms]

@@ -242,6 +242,9 @@ class ChunkWriter:
         s = self.c.add_stream("libx264", rate=info.rate, options={"crf": str(quality), "preset": preset, "bf": "0"})
         s.width, s.height, s.pix_fmt = info.width, info.height, "yuv420p"
         s.time_base = info.time_base or Fraction(1) / info.rate
+        # the encoder counts in the source's time base too (by default it is 1/rate, which would round
+        # the timestamps of a variable frame rate onto a regular grid)
+        s.codec_context.time_base = s.time_base
         s.codec_context.flags |= Flags.global_header  # SPS/PPS as extradata, as MP4 and Matroska want
         self.s, self.tb, self.av = s, s.time_base, av
 
