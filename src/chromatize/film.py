@@ -64,7 +64,6 @@ class FilmSettings:
 class _Seen:
     """A frame remembered for the next chunk's warm-up: its small lightness and (once computed) chroma."""
 
-    index: int
     small: torch.Tensor
     ab: np.ndarray | None = None
 
@@ -98,10 +97,22 @@ class FilmColourer:
     def render(self, p: Prepared, ab: np.ndarray) -> np.ndarray:
         return np.asarray(compose(p, torch.from_numpy(np.ascontiguousarray(ab))[None], self.model.space))
 
-    def colour(self, pixels: np.ndarray) -> np.ndarray:
-        """The next frame, coloured (8-bit RGB of the frame's size)."""
+    def colour(self, pixels: np.ndarray) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+        """The next frame, coloured (8-bit RGB of the frame's size), with its small lightness and the
+        network's own chroma (what a later warm-up needs)."""
         p, small = self.prepare(pixels)
-        return self.render(p, self.steady(small, self.predict(small)))
+        ab = self.predict(small)
+        return self.render(p, self.steady(small, ab)), small, ab
+
+    def restart(self, before: list[_Seen]) -> None:
+        """Start a chunk: steady colour afresh, warmed up on the frames ``before`` it (predicted now if
+        their chroma is not known yet); only the chunk's own scene cuts are counted from here."""
+        self.steadier = Steadier(max_weight=self.settings.steady)
+        for seen in before:
+            if seen.ab is None:
+                seen.ab = self.predict(seen.small)
+            self.steady(seen.small, seen.ab)
+        self.steadier.cuts = 0
 
 
 def _digest(src: FilmSource, m: LoadedModel, s: FilmSettings) -> dict:
@@ -234,29 +245,23 @@ def colour_chunk(
     col = FilmColourer(model, settings)
     tmp = str(parts.path(k)) + ".part"
     writer = ChunkWriter(tmp, source.info, settings.quality, settings.preset)
-    n = 0
+    n, before = 0, []
     try:
         with POLICY.holding(parts.threads):
             for fr in source.frames(gray=True, start=max(0, start - settings.warmup)):
                 if fr.index >= end:
                     break
-                p, small = col.prepare(fr.pixels)
-                ab = col.predict(small)
-                if fr.index < start:
-                    col.steady(small, ab)  # warm-up: carried into the chunk, not written
-                    col.steadier.cuts = 0
+                if fr.index < start:  # warm-up: carried into the chunk, not written
+                    before.append(_Seen(col.prepare(fr.pixels)[1]))
                     continue
-                writer.write(col.render(p, col.steady(small, ab)), fr.pts)
+                if n == 0:
+                    col.restart(before)
+                writer.write(col.colour(fr.pixels)[0], fr.pts)
                 n += 1
         writer.close()
         os.replace(tmp, parts.path(k))
     except BaseException:
-        try:
-            writer.c.close()
-        except Exception:
-            pass
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        writer.abort()
         raise
     return n, col.steadier.cuts
 
@@ -297,38 +302,28 @@ def _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_
                     if not is_frames:
                         writer = ChunkWriter(tmp, source.info, settings.quality, settings.preset)
                     cuts += col.steadier.cuts
-                    col.steadier = Steadier(max_weight=settings.steady)
-                    for seen in ring if settings.warmup else ():
-                        if seen.ab is None:
-                            seen.ab = col.predict(seen.small)
-                        col.steady(seen.small, seen.ab)
-                    col.steadier.cuts = 0  # count the chunk's own cuts only
+                    col.restart(list(ring) if settings.warmup else [])
             n += 1
             if tmp is None:  # a finished chunk: only its last frames matter (the next chunk's warm-up)
                 if settings.warmup and fr.index >= (k + 1) * settings.chunk - settings.warmup:
-                    ring.append(_Seen(fr.index, col.prepare(fr.pixels)[1]))
+                    ring.append(_Seen(col.prepare(fr.pixels)[1]))
                 if on_frame:
                     on_frame(n, total)
                 continue
-            p, small = col.prepare(fr.pixels)
-            ab = col.predict(small)
-            rgb = col.render(p, col.steady(small, ab))
+            rgb, small, ab = col.colour(fr.pixels)
             if writer is not None:
                 writer.write(rgb, fr.pts)
             else:
                 written.append(out / name / (source.files[fr.index].stem + ".png"))
                 _write_frame(written[-1], rgb)
-            ring.append(_Seen(fr.index, small, ab))
+            ring.append(_Seen(small, ab))
             if on_frame:
                 on_frame(n, total)
         finish()
     except BaseException:
         if writer is not None:
-            try:
-                writer.c.close()
-            except Exception:
-                pass
-        if tmp is not None and os.path.exists(tmp):
+            writer.abort()
+        elif tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         if sys.exc_info()[0] is ChromatizeError:  # the input is unusable: a rerun cannot finish it either
             parts.remove()

@@ -237,6 +237,7 @@ class ChunkWriter:
         av = _av()
         from av.codec.context import Flags
 
+        self.path = path
         self.c = av.open(path, "w", format=PART_FORMAT)
         # No B-frames: timestamps stay in decoding order, so chunks join by copying packets.
         s = self.c.add_stream("libx264", rate=info.rate, options={"crf": str(quality), "preset": preset, "bf": "0"})
@@ -258,6 +259,14 @@ class ChunkWriter:
         for p in self.s.encode():
             self.c.mux(p)
         self.c.close()
+
+    def abort(self) -> None:
+        """Give up on the chunk: close the file without finishing it and remove it."""
+        try:
+            self.c.close()
+        except Exception:  # noqa: BLE001 - a half-written container may not close cleanly; it goes anyway
+            pass
+        Path(self.path).unlink(missing_ok=True)
 
 
 def join_chunks(chunks: list[Path], source: Path | None, dst: str, fmt: str) -> int:
