@@ -13,13 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from chromatize.evaluate.video_bench import film_strip, truth_frames
+from chromatize.evaluate.video_bench import colour_clip, film_strip, truth_frames
 from chromatize.film import FilmColourer, FilmSettings
-from chromatize.inference import compose, load_model
-from chromatize.steady import Steadier
+from chromatize.inference import load_model
 
 
 def main() -> None:
@@ -36,19 +32,12 @@ def main() -> None:
     s = FilmSettings(m.render_size_for(None), m.decoding_for({}))
     col = FilmColourer(m, s)
     frames = truth_frames(a.film)
-    rows: dict[str, list[np.ndarray]] = {"truth" if a.truth else "input": [], "frame_by_frame": [], "steady": []}
-    st = Steadier(max_weight=s.steady)
-    for f in frames:
-        p, small = col.prepare(f)
-        ab = col.predict(small)
-        rows["truth" if a.truth else "input"].append(
-            f if a.truth else np.asarray(compose(p, torch.zeros(1, 2, 1, 1), m.space))
-        )
-        rows["frame_by_frame"].append(col.render(p, ab))
-        rows["steady"].append(col.render(p, st.step(small[0, 0].numpy(), ab)[0]))
+    outs, _ = colour_clip(col, frames, s.steady)  # the benchmark's own rows: gray, frame by frame, steady
+    top = "truth" if a.truth else "input"
+    rows = {top: frames if a.truth else outs["gray"], **{k: outs[k] for k in ("frame_by_frame", "steady")}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     film_strip(rows, frames=a.frames, step=a.step, tile=a.tile).save(a.out, quality=85)
-    print(f"{len(frames)} frames, {st.cuts} cuts -> {a.out}")
+    print(f"{len(frames)} frames -> {a.out}")
 
 
 if __name__ == "__main__":
