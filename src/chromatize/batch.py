@@ -104,8 +104,7 @@ def expand_inputs(
 
     def free(dst: Path, src: Path) -> bool:
         names = [dst, *side_outputs(dst, confidence)]
-        mine = manifest.reserved(but=src)
-        return not any(str(_resolve(q)).lower() in taken or manifest.key(q).lower() in mine for q in names)
+        return not any(str(_resolve(q)).lower() in taken or manifest.owned_by_other(q, src) for q in names)
 
     def add(src: Path, rel: Path) -> None:
         suffix = output_suffix(src, fmt)

@@ -63,6 +63,7 @@ class Manifest:
     out: Path
     entries: dict[str, dict] = field(default_factory=dict)  # output path relative to OUT -> record
     note: str = ""
+    _index: tuple | None = field(default=None, repr=False, compare=False)  # see `_names`
 
     @classmethod
     def load(cls, out: Path) -> Manifest:
@@ -85,25 +86,30 @@ class Manifest:
         except ValueError:
             return str(dst)
 
+    def _names(self) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """(input -> its first recorded output, lower-case output or side name -> the inputs it is
+        recorded for), built once and again only after `record`: a batch of N inputs asks N times."""
+        if self._index is None:
+            by_input: dict[str, str] = {}
+            owners: dict[str, set[str]] = {}
+            for k, v in self.entries.items():
+                src = v.get("input")
+                by_input.setdefault(src, k)
+                for n in (k, *v.get("side", [])):
+                    owners.setdefault(n.lower(), set()).add(src)
+            self._index = (by_input, owners)
+        return self._index
+
     def output_of(self, src: Path) -> str | None:
         """The output (relative) recorded for input ``src``, if any."""
-        s = str(_absolute(src))
-        for k, v in self.entries.items():
-            if v.get("input") == s:
-                return k
-        return None
+        return self._names()[0].get(str(_absolute(src)))
 
-    def reserved(self, but: Path | None = None) -> set[str]:
-        """Output names (lower case, relative) that belong to recorded inputs other than ``but``."""
-        mine = str(_absolute(but)) if but is not None else None
-        names = set()
-        for k, v in self.entries.items():
-            if v.get("input") != mine:
-                names.add(k.lower())
-                names.update(s.lower() for s in v.get("side", []))
-        return names
+    def owned_by_other(self, dst: Path, src: Path) -> bool:
+        """Whether ``dst`` is recorded (as an output or a side output) for an input other than ``src``."""
+        return bool(self._names()[1].get(self.key(dst).lower(), set()) - {str(_absolute(src))})
 
     def record(self, dst: Path, src: Path, settings: dict, side: list[Path]) -> None:
+        self._index = None
         self.entries[self.key(dst)] = {
             "input": str(_absolute(src)),
             **(fingerprint(src) or {}),
