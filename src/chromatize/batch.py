@@ -523,8 +523,9 @@ def run_batch(
         mine = {**recipe, "hints": steering(j.src)}
         by_src[str(j.src)] = (j, mine)
         action, why = manifest.decide(j.src, j.dst, mine, overwrite)
-        if action == "skip":
-            done_before.append(Outcome(str(j.src), str(j.dst), "skipped", why, notes=[why] if "other" in why else []))
+        if action in ("skip", "changed"):
+            said = [why] if action == "changed" else []
+            done_before.append(Outcome(str(j.src), str(j.dst), "skipped", why, notes=said))
             continue
         j.redo = action == "redo"
         if why:

@@ -123,8 +123,9 @@ class Manifest:
             atomic_write_text(self.out / NAME, text)
 
     def decide(self, src: Path, dst: Path, settings: dict, overwrite: bool) -> tuple[str, str]:
-        """("new" | "skip" | "redo" | "legacy", reason) for writing ``src``'s colouring to ``dst``.
-        ``legacy``: the output exists but is not recorded: the file itself decides (`imageio.is_ours`)."""
+        """("new" | "skip" | "changed" | "redo" | "legacy", reason) for writing ``src``'s colouring to
+        ``dst``. ``changed``: skipped, but made with other settings (worth a note); ``legacy``: the output
+        exists but is not recorded: the file itself decides (`imageio.is_ours`)."""
         try:
             there = dst.exists() or dst.is_symlink()
         except OSError:
@@ -141,7 +142,7 @@ class Manifest:
             return "redo", ""
         if e.get("settings") != settings:
             what = changes(e.get("settings") or {}, settings)
-            return "skip", f"coloured earlier with other settings ({what}); --overwrite colours it again"
+            return "changed", f"coloured earlier with other settings ({what}); --overwrite colours it again"
         return "skip", "output exists (use --overwrite)"
 
 
