@@ -279,8 +279,8 @@ class Settings:
 class BatchWorker:
     """Colours jobs with one loaded model; every failure stays with its file."""
 
-    def __init__(self, model, settings: Settings, warn: Callable[[str], None]):
-        self.m, self.settings, self.warn = model, settings, warn
+    def __init__(self, model, settings: Settings):
+        self.m, self.settings = model, settings
         self._steering: tuple | None = None  # (hints table, scribble, reference): read once per worker
 
     def _hints_for(self, src: Path):
@@ -592,7 +592,7 @@ def run_batch(
                     bar.advance(task)
                 clean_stale_parts(out)  # temporary files of workers that died mid-write
             else:
-                worker = BatchWorker(m, settings, lambda msg: con.print(msg, highlight=False))
+                worker = BatchWorker(m, settings)
                 for k in range(0, len(jobs), batch_size):
                     for o in worker.run(jobs[k : k + batch_size]):
                         record(o)

@@ -54,7 +54,7 @@ class ModelPlugin(WorkerPlugin):
             torch.set_num_threads(int(self.spec["threads"]))
         s = self.spec
         m = load_model(s["model"], device=s["device"], engine=s["engine"])
-        self.worker = BatchWorker(m, Settings(**s["settings"]), lambda msg: None)
+        self.worker = BatchWorker(m, Settings(**s["settings"]))
 
     def teardown(self, worker=None) -> None:
         self.worker = None
@@ -65,8 +65,6 @@ def colour_chunk(pairs: list[tuple[str, str, bool]], started: float) -> list[dic
 
     An output that this batch already wrote (a retried chunk after a worker died) counts as done.
     """
-    from pathlib import Path
-
     from distributed import get_worker
 
     from .imageio import is_ours
@@ -86,8 +84,6 @@ def colour_chunk(pairs: list[tuple[str, str, bool]], started: float) -> list[dic
 
 def film_chunk_task(src: str, parts_dir: str, k: int, spec: dict, settings: dict, threads: int) -> tuple[int, int]:
     """Task: chunk ``k`` of the film ``src`` into ``parts_dir`` (see `film.colour_chunk`); (frames, cuts)."""
-    from pathlib import Path
-
     from .film import FilmSettings, _Parts, colour_chunk
     from .inference import load_model
     from .video import FilmSource
