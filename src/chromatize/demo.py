@@ -6,6 +6,7 @@ through the same `inference` functions as the CLI, one request at a time behind 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -81,6 +82,18 @@ def _load(path: str | None) -> Image.Image:
     return img
 
 
+@functools.lru_cache(maxsize=64)
+def _upload_digest(path: str, size: int, mtime_ns: int) -> str:
+    """8 hex digits of an upload's bytes, read once per upload (`/compare` keeps one result per model)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:8]
+
+
 def _reduced(img: Image.Image) -> str:
     """The message's note when `_load` reduced the upload."""
     was = img.info.get("demo_reduced")
@@ -144,13 +157,8 @@ class DemoServer:
             save_image(img, self.kept_name(src, model, ".png", ours=is_ours), "png")
 
     def kept_name(self, src: str, model: str, suffix: str, ours=lambda p: False) -> Path:
-        import hashlib
-
-        h = hashlib.sha256()
-        with open(src, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        base = f"{Path(src).stem[:80]}.{Path(str(model)).name[:40]}.{h.hexdigest()[:8]}"
+        st = os.stat(src)
+        base = f"{Path(src).stem[:80]}.{Path(str(model)).name[:40]}.{_upload_digest(src, st.st_size, st.st_mtime_ns)}"
         dst, n = self.save_dir / f"{base}{suffix}", 1
         while (dst.exists() or dst.is_symlink()) and not ours(dst):
             n += 1
