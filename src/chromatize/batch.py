@@ -328,9 +328,9 @@ class BatchWorker:
         try:
             img = open_image(j.src, max_pixels=self.settings.max_pixels)
             said = [img.info["chromatize_note"]] if img.info.get("chromatize_note") else []
-            if is_toned(img):
+            if is_toned(img, gray := is_grayscale(img)):
                 said.append("a toned print (one tint, e.g. sepia); coloured from its lightness")
-            elif not is_grayscale(img):
+            elif not gray:
                 said.append("already colour; colourized from its lightness")
         except Exception as e:  # noqa: BLE001 - any failure is this file's, reported in one line
             return Outcome(str(j.src), None, "failed", _one_line(e), time.perf_counter() - t0), None

@@ -172,16 +172,17 @@ TONED_SPREAD = 6.0  # 95 % of the pixels within this of the tint's hue line (a*b
 TONED_CHROMA = 2.0  # ... and the mean tint at least this far from neutral, warm (b* >= 0)
 
 
-def is_toned(img: Image.Image) -> bool:
+def is_toned(img: Image.Image, gray: bool | None = None) -> bool:
     """A toned print (sepia, gold, selenium ...): colour channels, but one warm hue over the whole
     picture whose strength follows the lightness, not colours. Measured as the spread of a*b* across
     the line of the mean tint (along it, chroma may vary). On ../shared/data/historical: 23 of its 26
     non-gray photos are toned by this rule (1890BostonHospital, 1907Cowboys and the 1880s Brooklyn Bridge
     among them; not: a near-neutral print and two hand-coloured ones); of natural colour photos it
-    flags 4.2 % of 400 from photos256 and 5.9 % of 68 from BSDS (misty or single-hued scenes)."""
+    flags 4.2 % of 400 from photos256 and 5.9 % of 68 from BSDS (misty or single-hued scenes).
+    ``gray``: `is_grayscale`'s answer when the caller has it already (gray images are not toned)."""
     from .metrics import lab_ab
 
-    if is_grayscale(img):
+    if is_grayscale(img) if gray is None else gray:
         return False
     base, _ = split_alpha(img)
     small = base.convert("RGB")

@@ -141,7 +141,7 @@ def check_entry(e: Entry, size: int) -> tuple[str, Image.Image | None]:
         return "unreadable: " + str(err).split(": ", 1)[-1], None
     if is_grayscale(img):
         return f"grayscale: mode {img.mode}, no chroma", None
-    if is_toned(img):
+    if is_toned(img, gray=False):
         return "toned print: one tint (sepia or the like), not colours", None
     if min(img.size) < size:
         return f"too small: {img.width}x{img.height} < {size}", None

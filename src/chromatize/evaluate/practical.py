@@ -55,7 +55,7 @@ def colour_flags(img: Image.Image) -> list[str]:
     samples and the historical photos, so they are heuristics, not classifiers."""
     if is_grayscale(img):
         return []
-    if is_toned(img):  # sepia and the like: not colours, so not a truth to score against
+    if is_toned(img, gray=False):  # sepia and the like: not colours, so not a truth to score against
         return [TONED]
     flags = ["already colour"]
     rgb = img.convert("RGB")
