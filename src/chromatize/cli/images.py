@@ -160,6 +160,11 @@ def _films(
         quality=quality,
     )
     settings.check()
+    colour = None
+    if cluster is not None:
+        from ..cluster import colour_film_on_cluster
+
+        colour = functools.partial(colour_film_on_cluster, cluster)
     return run_films(
         films,
         out,
@@ -168,14 +173,8 @@ def _films(
         overwrite=overwrite,
         progress=sys.stderr.isatty(),
         say=lambda s: typer.echo(s, err=True),
-        colour=None if cluster is None else functools.partial(_on_cluster(), cluster),
+        colour=colour,
     )
-
-
-def _on_cluster():
-    from ..cluster import colour_film_on_cluster
-
-    return colour_film_on_cluster
 
 
 def hint_table(points: list[str] | None, path: Path | None) -> dict | None:
