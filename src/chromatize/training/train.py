@@ -191,7 +191,8 @@ def train(
         if init_card.family != cfg["card"]["family"]:
             raise ChromatizeError(f"--init is a {init_card.family} model, but --model is {cfg['card']['family']}")
         cfg["card"].update(options=init_card.options, color_space=init_card.color_space, inference=init_card.inference)
-    atomic_write_text(run / "run.json", json.dumps(cfg, indent=2))
+    if first_process:  # one writer: under torchrun every rank runs this, and the first one checks above
+        atomic_write_text(run / "run.json", json.dumps(cfg, indent=2))
     return _fit(cfg, run, roots, last, fresh, init_card, init_net, progress)
 
 
