@@ -77,3 +77,22 @@ def test_in_gamut_keeps_lightness_and_range(space):
     assert rgb.min() >= 0 and rgb.max() <= 1
     back = color.lightness(rgb)  # shrinking chroma, not clipping RGB, keeps L* close to the input's
     assert np.percentile(np.abs(back - lum), 90) < 1.0  # clipping RGB instead gives 16-18 here
+
+
+@pytest.mark.parametrize("space", ["luv", "lab"])
+def test_compose_is_the_exact_gamut_rule_within_one_level(space):
+    """`compose` converts with OpenCV and sends only clipped (and, in LUV, nearly black) pixels through
+    `in_gamut`; its picture must be `in_gamut`'s everywhere within one level, dark and saturated pixels
+    included (a mutant that trusts OpenCV's clipped values, or drops the dark-pixel rule, fails)."""
+    from chromatize.inference import Prepared, compose, in_gamut
+
+    rng = np.random.default_rng(3)
+    h, w = 96, 128
+    lum = rng.uniform(0, 100, (h, w)).astype(np.float32)
+    lum[:8] = rng.uniform(0, 0.6, (8, w))  # nearly black rows: OpenCV's LUV differs there
+    scale = color.CHROMA_SCALE[space]
+    ab = (rng.uniform(-1, 1, (2, h, w)) * rng.uniform(0, 1, (1, h, w)) ** 2).astype(np.float32)
+    got = np.asarray(compose(Prepared(lum, None, {}), torch.from_numpy(ab)[None], space)).astype(int)
+    want = (in_gamut(lum, ab * scale, space) * 255 + 0.5).astype(int)
+    assert np.abs(got - want).max() <= 1
+    assert (np.abs(got - want) > 0).mean() < 0.01

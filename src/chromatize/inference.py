@@ -25,6 +25,7 @@ from .models.card import RENDER_SIZE_RANGE, ModelCard
 from .models.netinput import NetInput
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+_CV2_TO_RGB = {"lab": "COLOR_Lab2RGB", "luv": "COLOR_Luv2RGB"}  # OpenCV codes (float: L 0..100, raw chroma)
 STRIP = 256  # rows per strip when converting full-size images (bounds peak memory)
 
 
@@ -280,14 +281,36 @@ def in_gamut(l_raw: np.ndarray, ab: np.ndarray, space: str, iters: int = 6) -> n
 
 
 def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
-    """Full-resolution L + upsampled chroma -> RGB(A) PIL image (in row strips: bounded memory)."""
+    """Full-resolution L + upsampled chroma -> RGB(A) PIL image (in row strips: bounded memory).
+
+    OpenCV upsamples (bilinear, pixel centres aligned, as PIL's) and converts every pixel (SIMD, on
+    torch's current thread count). Its output is clipped to [0,1], so a pixel with a channel at exactly
+    0 or 1 may lie outside sRGB: those (real photos: ~7 %), and in LUV the nearly black ones, go through
+    `in_gamut`, the exact rule. Elsewhere OpenCV and kornia agree within 7e-4 (a fifth of a level).
+    Against the kornia-only path this replaced: 0.5 % of pixels one level apart, 1-7 in 30 MP more (the
+    last float bit of the upsampled chroma moves a pixel across the gamut test's threshold). 24-MP real
+    photo: 3.2 s -> 1.4 s (README "Speed")."""
+    import cv2
+
+    cv2.setNumThreads(torch.get_num_threads())
     h, w = p.l_full.shape
-    ab = _upsample(ab_small[0].numpy().astype(np.float32), h, w)
+    ab = np.ascontiguousarray(ab_small[0].numpy().astype(np.float32).transpose(1, 2, 0)) * color.CHROMA_SCALE[space]
+    if ab.shape[:2] != (h, w):  # bilinear, pixel centres aligned (as PIL's)
+        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
     out = np.empty((h, w, 3), np.uint8)
+    lo, hi = (1e-6,) * 3, (1 - 1e-6,) * 3
     # L is CIE L* in both spaces; the network's chroma is in `space`.
     for y in range(0, h, STRIP):
-        rgb = in_gamut(p.l_full[y : y + STRIP], ab[:, y : y + STRIP] * color.CHROMA_SCALE[space], space)
-        out[y : y + STRIP] = (rgb * 255 + 0.5).astype(np.uint8)
+        lab = cv2.merge([p.l_full[y : y + STRIP], ab[y : y + STRIP]])
+        rgb = cv2.cvtColor(lab, getattr(cv2, _CV2_TO_RGB[space]))
+        edge = cv2.inRange(rgb, lo, hi) == 0  # clipped, or nearly
+        if space == "luv":  # below L* 0.45 OpenCV's u, v differ from the exact formula
+            edge |= p.l_full[y : y + STRIP] < 1.0
+        edge = np.flatnonzero(edge)
+        if edge.size:
+            px = lab.reshape(-1, 3)[edge]
+            rgb.reshape(-1, 3)[edge] = in_gamut(px[:, 0][None], px[:, 1:].T[:, None], space)[0]
+        out[y : y + STRIP] = cv2.convertScaleAbs(rgb, alpha=255.0)
     img = Image.fromarray(out, "RGB")
     if p.alpha is not None:
         img.putalpha(p.alpha)
