@@ -488,3 +488,29 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_at_once(tmp_path):
     assert time.time() - t0 < 2
     (tmp_path / "ok.jpg").write_bytes(data)
     assert open_image(tmp_path / "ok.jpg").size == (64, 64)  # an ordinary progressive JPEG still opens
+
+
+def test_libtiff_says_nothing_on_stderr_and_its_words_join_the_message(capfd):
+    """Pillow decodes compressed TIFFs with libtiff, which prints its complaints on fd 2 (a fuzzed batch
+    printed 48 stray lines). They must join the file's one-line message and leave stderr empty."""
+    from chromatize.errors import ImageReadError
+    from chromatize.imageio import open_image
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray((rng.random((64, 64)) * 255).astype(np.uint8)).save(buf, "TIFF", compression="tiff_lzw")
+    good = buf.getvalue()
+    random.seed(1)
+    messages = []
+    for _ in range(60):
+        d = bytearray(good)
+        for _ in range(5):
+            d[random.randrange(len(d))] = random.randrange(256)
+        try:
+            open_image(bytes(d))
+        except ImageReadError as e:
+            messages.append(str(e))
+    open_image(good)  # a good TIFF still decodes
+    err = capfd.readouterr().err
+    assert err == "", err[:300]
+    assert any("libtiff: " in m for m in messages) and all("\n" not in m for m in messages)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
 import os
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -90,7 +92,17 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
             frames = getattr(img, "n_frames", 1)
             if frames > 1:
                 img.seek(0)
-            img.load()
+            if img.format == "TIFF":
+                failed: Exception | None = None
+                with _c_stderr_caught() as said:
+                    try:
+                        img.load()
+                    except Exception as e:  # noqa: BLE001 - raised below, with libtiff's own words
+                        failed = e
+                if failed is not None:
+                    raise OSError(f"{failed}{'; libtiff: ' + said[0] if said else ''}") from None
+            else:
+                img.load()
             fmt = img.format
             img = ImageOps.exif_transpose(img)
             img.format = fmt
@@ -107,6 +119,34 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
     except Exception as e:  # noqa: BLE001 - Pillow's decoders raise KeyError/TypeError on mangled tags
         raise ImageReadError(f"{label}: corrupt image data ({type(e).__name__}: {e})") from None
     return _to_srgb(img)
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _c_stderr_caught():
+    """libtiff prints its warnings and errors on the process's standard error (file descriptor 2), not
+    through Python: a fuzzed batch printed 48 such lines among its one-line results. For the time of one
+    TIFF decode, fd 2 goes to a temporary file; the lines caught are handed to the caller (the first one
+    joins the file's failure message; after a good decode they are dropped). Serialised by a lock: two
+    threads decoding TIFFs at once must not swap the descriptor under each other. (Anything another
+    thread writes to fd 2 in that window is caught too: a few milliseconds per TIFF.)"""
+    said: list[str] = []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 at all (a detached process): nothing to keep quiet
+            yield said
+            return
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            said.extend(line.strip() for line in tmp.read(4096).decode(errors="replace").splitlines() if line.strip())
 
 
 MAX_JPEG_SCANS = 100  # a progressive JPEG has about 10; each scan is a decoding pass over the whole image
