@@ -470,3 +470,18 @@ def test_huge_uploads_are_reduced_before_colouring(model_dir, tmp_path, monkeypa
     smooth_color_image(3, 40).convert("L").save(tmp_path / "small.png")
     out, msg = srv.colorize_one(str(tmp_path / "small.png"), str(model_dir))
     assert out.size == (40, 40) and msg == ""
+
+
+def test_huge_jpeg_uploads_are_decoded_at_a_reduced_scale(model_dir, tmp_path, monkeypatch):
+    """A 49-MP JPEG upload took the server to 1.4-1.8 GB (hostile client): JPEGs over `WORK_PIXELS` are
+    now decoded by libjpeg at 1/2-1/8 scale, never at full size, and the message names the full size."""
+    from chromatize import demo
+    from chromatize.imageio import open_image
+
+    smooth_color_image(3, 64).convert("L").resize((1600, 1200)).save(tmp_path / "big.jpg", quality=90)
+    img = open_image(tmp_path / "big.jpg", reduce_to=30_000)
+    assert img.size == (200, 150) and img.info["chromatize_full_size"] == "1600x1200"  # 1/8: at least 30,000 px
+    assert open_image(tmp_path / "big.jpg").size == (1600, 1200)  # the CLI keeps full size
+    monkeypatch.setattr(demo, "WORK_PIXELS", 30_000)
+    out, msg = demo.DemoServer([str(model_dir)]).colorize_one(str(tmp_path / "big.jpg"), str(model_dir))
+    assert out.size == (200, 150) and "Reduced from 1600x1200" in msg

@@ -71,14 +71,16 @@ def _load(path: str | None) -> Image.Image:
     p = Path(path)
     if p.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
         raise ChromatizeError(f"the file is larger than {MAX_UPLOAD_MB} MB")
-    img = open_image(p, max_pixels=MAX_PIXELS, name=p.name)
+    img = open_image(p, max_pixels=MAX_PIXELS, name=p.name, reduce_to=WORK_PIXELS)  # JPEG: decoded smaller
+    full = img.info.get("chromatize_full_size", f"{img.width}x{img.height}")
     if img.width * img.height > WORK_PIXELS:  # one huge upload must not hold the only worker for long
         s = (WORK_PIXELS / (img.width * img.height)) ** 0.5
         small = img.resize((max(1, int(img.width * s)), max(1, int(img.height * s))), Image.BOX, reducing_gap=2.0)
         small.info.update(img.info)
-        small.info["demo_reduced"] = f"{img.width}x{img.height}"
         small.format = img.format
-        return small
+        img = small
+    if full != f"{img.width}x{img.height}":
+        img.info["demo_reduced"] = full
     return img
 
 

@@ -48,11 +48,16 @@ FORMATS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg")}
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Image.Image:
+def open_image(
+    src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None, reduce_to: int | None = None
+) -> Image.Image:
     """Open and fully decode an image, or raise ImageReadError with a reason a user can act on.
 
     The size is checked against ``max_pixels`` from the header, before pixels are decoded.
     EXIF orientation is applied; an embedded ICC profile is converted to sRGB.
+    ``reduce_to`` (pixels): a larger JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's own scaled
+    decoding: a 49-MP upload to the demo takes an eighth of the memory), still at least this size; its
+    full size is kept in ``info["chromatize_full_size"]``. Other formats decode at full size.
     """
     label = name or (str(src) if not isinstance(src, bytes) else "<bytes>")
     if isinstance(src, bytes):
@@ -89,6 +94,11 @@ def open_image(src: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, na
                 )
             if img.format == "JPEG":
                 _check_scans(fp, label)
+                if reduce_to and w * h > reduce_to:
+                    s = (reduce_to / (w * h)) ** 0.5
+                    img.draft(img.mode, (math.ceil(w * s), math.ceil(h * s)))
+                    if img.size != (w, h):
+                        img.info["chromatize_full_size"] = f"{w}x{h}"
             frames = getattr(img, "n_frames", 1)
             if frames > 1:
                 img.seek(0)
