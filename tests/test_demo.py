@@ -485,3 +485,42 @@ def test_huge_jpeg_uploads_are_decoded_at_a_reduced_scale(model_dir, tmp_path, m
     monkeypatch.setattr(demo, "WORK_PIXELS", 30_000)
     out, msg = demo.DemoServer([str(model_dir)]).colorize_one(str(tmp_path / "big.jpg"), str(model_dir))
     assert out.size == (200, 150) and "Reduced from 1600x1200" in msg
+
+
+def test_results_reach_gradio_as_files_never_as_pil_images(model_dir, gray_png, monkeypatch):
+    """Gradio rewrites the cache file of a returned PIL image on every identical result, truncating it
+    under a client that is still downloading it (the hostile client saw "peer closed connection ...
+    received 0 bytes"). Every handler hands Gradio files instead: with Gradio's PIL cache writer broken,
+    the API and the page's compare still answer with images (an unwrapped handler fails)."""
+    import gradio.processing_utils as pu
+    from gradio_client import Client, handle_file
+
+    from chromatize import demo
+
+    def no_pil(*a, **k):
+        raise AssertionError("a PIL image reached Gradio's cache writer")
+
+    monkeypatch.setattr(pu, "save_pil_to_cache", no_pil)
+    app = demo.build_app([str(model_dir)])
+    port = free_port()
+    app.launch(server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        a, msg = client.predict(handle_file(str(gray_png)), str(model_dir), "", api_name="/colorize")
+        b, _ = client.predict(handle_file(str(gray_png)), str(model_dir), "", api_name="/colorize")
+        assert msg == "" and Image.open(a).size == (90, 70)
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+        out, _ = client.predict(
+            handle_file(str(gray_png)), str(model_dir), '{"points": []}', api_name="/colorize_hints"
+        )
+        assert Image.open(out).size == (90, 70)
+        res = client.predict(
+            handle_file(str(gray_png)),
+            [str(model_dir)],
+            False,
+            0.5,
+            api_name="/compare",
+        )
+        assert res[1] and Image.open(res[1][0]["image"]).size == (90, 70)
+    finally:
+        app.close()

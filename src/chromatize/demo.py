@@ -6,11 +6,15 @@ through the same `inference` functions as the CLI, one request at a time behind 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 import tempfile
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +115,49 @@ def _msg(e: Exception) -> str:
     if isinstance(e, BadRequest):
         return text
     return "Could not colour this file: " + (text.split(": ", 1)[-1] if ": " in text else text)
+
+
+class Served:
+    """Hands Gradio our result images as PNG files of their own, never as PIL images.
+
+    Gradio caches a returned PIL image under the hash of its bytes and rewrites that file on every
+    return (gradio 6.31 `processing_utils.save_pil_to_cache`: `write_bytes`), so two identical results at
+    once truncate the file while the first client is downloading it: 1 of 240 hostile-client requests
+    ended "peer closed connection ... received 0 bytes". A file path is copied into the cache under a
+    temporary name and renamed, once. Files here older than `KEEP_S` are removed as new ones come
+    (Gradio has copied them by then)."""
+
+    KEEP_S = 600
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="chromatize-demo-results-"))
+        weakref.finalize(self, shutil.rmtree, self.dir, True)
+
+    def path(self, img: Image.Image) -> str:
+        now = time.time()
+        for old in self.dir.glob("*.png"):
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_mtime > self.KEEP_S:
+                    old.unlink()
+        fd, name = tempfile.mkstemp(suffix=".png", dir=self.dir)
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, "PNG")
+        return name
+
+    def convert(self, value: Any) -> Any:
+        """Every PIL image in a handler's answer (also inside tuples and lists: slider, gallery) as a path."""
+        if isinstance(value, Image.Image):
+            return self.path(value)
+        if isinstance(value, (tuple, list)):
+            return type(value)(self.convert(v) for v in value)
+        return value
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)  # Gradio reads the signature (SelectData and friends) through __wrapped__
+        def handler(*args, **kwargs):
+            return self.convert(fn(*args, **kwargs))
+
+        return handler
 
 
 class BadRequest(ChromatizeError):
@@ -297,6 +344,7 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
     default = names[0] if names else None
     knobs = srv.knobs()
     first = srv.model(default).defaults if default else {}
+    served = Served()  # every image answer goes to Gradio as a file of its own
     # delete_cache: uploads and results older than 10 minutes are removed every 5 minutes
     with gr.Blocks(title="chromatize", analytics_enabled=False, delete_cache=(300, 600)) as app:
         gr.Markdown(
@@ -322,7 +370,7 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
                     conf = gr.Image(label="confidence (legend below the map)", type="pil", format="png")
                     alts = gr.Gallery(label="alternative colourings", format="png", columns=3)
         with gr.Tab("Colour hints"):
-            build_tab(srv, names, UploadImage)
+            build_tab(srv, names, UploadImage, served)
         with gr.Tab("Film"), gr.Row():
             with gr.Column():
                 clip = gr.Video(label=f"clip (up to {FILM_MAX_FRAMES} frames)", sources=["upload"])
@@ -334,14 +382,18 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
                 film_msg = gr.Markdown()
         one_queue = {"concurrency_limit": 1, "concurrency_id": "colour"}  # every request in one line
         go.click(
-            srv.compare,
+            served(srv.compare),
             [inp, chosen, override, *controls],
             [slider, gallery, conf, alts, msg],
             api_name="compare",
             **one_queue,
         )
         film_go.click(
-            srv.colour_clip, [clip, film_model, steady], [film_out, film_msg], api_name="colour_clip", **one_queue
+            served(srv.colour_clip),
+            [clip, film_model, steady],
+            [film_out, film_msg],
+            api_name="colour_clip",
+            **one_queue,
         )
         api_in = UploadImage(type="filepath", visible=False, label="image")
         api_model = gr.Textbox(visible=False, label="model")
@@ -349,11 +401,15 @@ def _build_page(srv: DemoServer) -> gr.Blocks:
         api_out = gr.Image(type="pil", format="png", visible=False, label="colour")
         api_msg = gr.Textbox(visible=False, label="message")
         gr.Button(visible=False).click(
-            srv.colorize_one, [api_in, api_model, api_opts], [api_out, api_msg], api_name="colorize", **one_queue
+            served(srv.colorize_one),
+            [api_in, api_model, api_opts],
+            [api_out, api_msg],
+            api_name="colorize",
+            **one_queue,
         )
         api_hints = gr.Textbox(visible=False, label="hints")
         gr.Button(visible=False).click(
-            srv.colorize_with_hints,
+            served(srv.colorize_with_hints),
             [api_in, api_model, api_hints],
             [api_out, api_msg],
             api_name="colorize_hints",

@@ -161,9 +161,10 @@ class HintTab:
         return str(png), str(js)
 
 
-def build_tab(srv, names: list[str], upload: type) -> None:
+def build_tab(srv, names: list[str], upload: type, served=lambda fn: fn) -> None:
     """The tab's components and events (inside the caller's ``gr.Blocks``); ``upload``: the image
-    component class that hands uploads to our own reader."""
+    component class that hands uploads to our own reader; ``served``: wraps each handler so that its
+    images reach Gradio as files (`demo.Served`)."""
     tab = HintTab(srv)
     state = gr.State(None)
     with gr.Row():
@@ -190,12 +191,12 @@ def build_tab(srv, names: list[str], upload: type) -> None:
             msg = gr.Markdown(elem_id="hint-message")
     outs = [state, picture, table, target, swatches, swatch_view, msg]
     one = {"concurrency_limit": 1, "concurrency_id": "colour"}
-    photo.change(tab.upload, [photo, model], outs, **one)
-    model.change(tab.upload, [photo, model], outs, **one)
-    picture.select(tab.click, [state, colour, target], outs, **one)
-    swatches.input(tab.recolour_last, [state, swatches], outs, **one)
-    colour.input(tab.recolour_last, [state, colour], outs, **one)
-    undo.click(tab.undo, [state], outs, **one)
-    clear.click(tab.clear, [state], outs, **one)
-    ref.change(tab.reference, [state, ref], outs, **one)
+    photo.change(served(tab.upload), [photo, model], outs, **one)
+    model.change(served(tab.upload), [photo, model], outs, **one)
+    picture.select(served(tab.click), [state, colour, target], outs, **one)
+    swatches.input(served(tab.recolour_last), [state, swatches], outs, **one)
+    colour.input(served(tab.recolour_last), [state, colour], outs, **one)
+    undo.click(served(tab.undo), [state], outs, **one)
+    clear.click(served(tab.clear), [state], outs, **one)
+    ref.change(served(tab.reference), [state, ref], outs, **one)
     save.click(tab.downloads, [state], [png, js], **one)
