@@ -60,6 +60,7 @@ def server(model_dir, tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("demo did not start: " + log.read_text())
+    proc.log_path = log  # the server's stdout and stderr
     yield url, proc
     proc.terminate()
     proc.wait(timeout=30)
@@ -524,3 +525,24 @@ def test_results_reach_gradio_as_files_never_as_pil_images(model_dir, gray_png, 
         assert res[1] and Image.open(res[1][0]["image"]).size == (90, 70)
     finally:
         app.close()
+
+
+def test_a_request_naming_a_server_file_is_one_line_for_client_and_log(server):
+    """Issue 24 case 13: a request naming a server file was refused by Gradio with a traceback in the
+    log and ``{"error": null}`` for the client."""
+    import json
+    import urllib.request
+
+    url, proc = server
+    for path in ("/etc/passwd", "/proc/self/environ"):
+        body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "", ""]}).encode()
+        req = urllib.request.Request(url + "gradio_api/call/colorize", body, {"Content-Type": "application/json"})
+        event = json.loads(urllib.request.urlopen(req, timeout=30).read())["event_id"]
+        answer = urllib.request.urlopen(f"{url}gradio_api/call/colorize/{event}", timeout=60).read().decode()
+        assert "that file was not uploaded to this server" in answer and "passwd" not in answer.split("data:")[-1]
+    with contextlib.suppress(OSError):  # Gradio's file route still refuses
+        urllib.request.urlopen(url + "gradio_api/file=/etc/passwd", timeout=10)
+        raise AssertionError("the file route served /etc/passwd")
+    time.sleep(0.5)
+    log = proc.log_path.read_text()
+    assert "Traceback" not in log and log.count("refused a request naming a server file") >= 2

@@ -331,9 +331,39 @@ class DemoServer:
         return _build_page(self)
 
 
+def _refusals_in_one_line() -> None:
+    """A request that names a server file instead of an upload (``{"path": "/etc/passwd"}``) is refused by
+    Gradio (`processing_utils._check_allowed` raises InvalidPathError), which then prints a 20-line
+    traceback per request in the server's log and answers the client ``{"error": null}``. Here such a
+    refusal is also a `gr.Error` that does not print: the client reads "that file was not uploaded to
+    this server", the log gets one line. Still an InvalidPathError for Gradio's own handlers (its file
+    route answers 403 as before). If a Gradio release renames the function, refusals stay as they were."""
+    from gradio import processing_utils as pu
+    from gradio.exceptions import InvalidPathError
+
+    check = getattr(pu, "_check_allowed", None)
+    if check is None or getattr(check, "chromatize", False):
+        return
+
+    class Refused(InvalidPathError, gr.Error):
+        def __init__(self, message: str) -> None:
+            gr.Error.__init__(self, message, print_exception=False)
+
+    def checked(path, *args, **kwargs):
+        try:
+            return check(path, *args, **kwargs)
+        except InvalidPathError:
+            print(f"chromatize demo: refused a request naming a server file ({str(path)[:200]!r})", flush=True)
+            raise Refused("that file was not uploaded to this server") from None
+
+    checked.chromatize = True
+    pu._check_allowed = checked
+
+
 def build_app(models: list[str] | None = None, engine: str = "torch", save_dir: Path | None = None) -> gr.Blocks:
     """The demo page for ``models`` (default: every shipped model); each is loaded now, not per request."""
     names = list(dict.fromkeys(models or list(inference.shipped_models())))
+    _refusals_in_one_line()
     for n in names:  # fail at start-up, not per request
         inference.load_model(n, engine=engine)
     return DemoServer(names, engine, save_dir).build()
