@@ -383,3 +383,26 @@ def test_a_variable_frame_rate_keeps_its_timing(tmp_path, tiny_cls_dir):
     m = load_model(tiny_cls_dir)
     r = colour_film(src, tmp_path / "o", m, FilmSettings(64, m.decoding_for({}), chunk=3))
     assert seconds(r.dst) == seconds(src) == [ms / 1000 for ms in times_ms]
+
+
+def test_a_second_run_on_the_same_film_and_out_fails_at_once_and_harms_nothing(tmp_path, tiny_cls_dir):
+    """Two runs into one OUT shared the film's work folder: the second one's start-up removed the first
+    one's chunk in progress (FileNotFoundError; attack matrix). While a run holds the film, another fails
+    in one line and leaves the work folder alone; afterwards the film is coloured as usual."""
+    from chromatize.errors import ChromatizeError
+    from chromatize.film import FilmSettings, colour_film, film_lock
+    from chromatize.inference import load_model
+
+    src = make_video(tmp_path / "f.mp4", n=12)
+    m = load_model(tiny_cls_dir)
+    s = FilmSettings(64, m.decoding_for({}), chunk=5, warmup=3)
+    out = tmp_path / "out"
+    assert colour_film(src, out, m, s, stop_after_chunks=1) is None
+    parts = out / ".f.mp4.parts"
+    (parts / "chunk-000001.nut.part").write_bytes(b"the first run is writing this")
+    with film_lock(out, "f.mp4"):  # the first run, still at work
+        with pytest.raises(ChromatizeError, match="another chromatize run is colouring this film"):
+            colour_film(src, out, m, s)
+        assert (parts / "chunk-000001.nut.part").exists()
+    done = colour_film(src, out, m, s)
+    assert done.chunks_reused == 1 and (out / "f.mp4").exists() and not list(out.glob(".*.lock"))

@@ -179,7 +179,7 @@ def colour_film_on_cluster(
     its chunk's warm-up frames, so the seams are those of a local run; the client joins the chunks. The
     film and ``out`` must be on storage every worker sees under the same path. ``spec``: how a worker
     loads the model (default: ``model``'s name on the CPU with its engine)."""
-    from .film import FilmResult, _digest, _finished, _join, _output, _Parts
+    from .film import FilmResult, _digest, _finished, _join, _output, _Parts, film_lock
     from .video import FilmSource
 
     settings.check()
@@ -194,41 +194,49 @@ def colour_film_on_cluster(
     spec = spec or {"model": str(model.name), "device": "cpu", "engine": model.engine}
     from distributed import as_completed
 
-    client, cluster, threads = connect(address)
+    client, cluster, threads = connect(address)  # before OUT is touched: a bad address changes nothing
     try:
         out.mkdir(parents=True, exist_ok=True)
-        parts = _Parts(out, name, _digest(source, model, settings), False, threads or 1)
-        todo = [k for k in range(chunks) if not parts.done(k)]
-        futures = {
-            client.submit(
-                film_chunk_task,
-                str(source.path),
-                str(parts.dir),
-                k,
-                spec,
-                asdict(settings),
-                parts.threads,
-                retries=2,
-                pure=False,
-            ): k
-            for k in todo
-        }
-        done, cuts = total - sum(min(settings.chunk, total - k * settings.chunk) for k in todo), 0
-        for fut in as_completed(list(futures)):
-            try:
-                frames, c = fut.result()
-            except Exception as e:  # noqa: BLE001 - the chunk failed on every try: the film fails
-                raise ChromatizeError(
-                    f"{source.name}: chunk {futures[fut]} failed on the cluster ({type(e).__name__}: {e}); "
-                    "run again to redo only the missing chunks"
-                ) from None
-            done, cuts = done + frames, cuts + c
-            if on_frame:
-                on_frame(done, total)
+        with film_lock(out, name):
+            if _finished(out, name, dst, overwrite):  # another run finished it meanwhile
+                return None
+            parts = _Parts(out, name, _digest(source, model, settings), False, threads or 1)
+            todo = [k for k in range(chunks) if not parts.done(k)]
+            futures = {
+                client.submit(
+                    film_chunk_task,
+                    str(source.path),
+                    str(parts.dir),
+                    k,
+                    spec,
+                    asdict(settings),
+                    parts.threads,
+                    retries=2,
+                    pure=False,
+                ): k
+                for k in todo
+            }
+            done, cuts = total - sum(min(settings.chunk, total - k * settings.chunk) for k in todo), 0
+            for fut in as_completed(list(futures)):
+                try:
+                    frames, c = fut.result()
+                except Exception as e:  # noqa: BLE001 - the chunk failed on every try: the film fails
+                    raise ChromatizeError(
+                        f"{source.name}: chunk {futures[fut]} failed on the cluster ({type(e).__name__}: {e}); "
+                        "run again to redo only the missing chunks"
+                    ) from None
+                done, cuts = done + frames, cuts + c
+                if on_frame:
+                    on_frame(done, total)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            client = cluster = None
+            _join(parts, source, dst)
+            parts.remove()
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
-    _join(parts, source, dst)
-    parts.remove()
     return FilmResult(str(source.path), str(dst), total, len(todo), chunks - len(todo), cuts, parts.threads)

@@ -11,6 +11,7 @@ the frames before it is already carried into the chunk's first frame.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -170,6 +171,37 @@ class _Parts:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def film_lock(out: Path, name: str) -> Iterator[None]:
+    """One run at a time per film and output folder. Two runs colouring the same film into one OUT shared
+    its work folder: the second one's start-up removed the first one's chunk in progress, which then
+    failed ("No such file or directory ... chunk-000000.done.part"; found by the attack matrix). The
+    lock is an advisory `flock` on ``OUT/.<name>.lock`` (released when the process ends, however it
+    ends); a second run fails in one line at once. Where `fcntl` does not exist, no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = out / f".{name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ChromatizeError(
+                f"{name}: another chromatize run is colouring this film into {out} now; "
+                "run the command again when it has finished (it will reuse that run's chunks)"
+            ) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class FilmResult:
     src: str
@@ -205,9 +237,12 @@ def colour_film(
     if _finished(out, name, dst, overwrite):
         return None
     out.mkdir(parents=True, exist_ok=True)
-    parts = _Parts(out, name, _digest(source, model, settings), is_frames, POLICY.fixed_count())
-    with POLICY.holding(parts.threads):
-        return _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_after_chunks, audio)
+    with film_lock(out, name):
+        if _finished(out, name, dst, overwrite):  # another run finished it while this one started
+            return None
+        parts = _Parts(out, name, _digest(source, model, settings), is_frames, POLICY.fixed_count())
+        with POLICY.holding(parts.threads):
+            return _colour_film(source, out, name, dst, parts, model, settings, on_frame, stop_after_chunks, audio)
 
 
 def _output(source: FilmSource, out: Path, suffix: str | None = None) -> tuple[str, Path]:
