@@ -96,3 +96,23 @@ def test_compose_is_the_exact_gamut_rule_within_one_level(space):
     want = (in_gamut(lum, ab * scale, space) * 255 + 0.5).astype(int)
     assert np.abs(got - want).max() <= 1
     assert (np.abs(got - want) > 0).mean() < 0.01
+
+
+def test_bilinear_at_is_pillows_resize_bit_for_bit():
+    """`resample.bilinear_at` must equal Pillow's bilinear resize of an "F" image exactly (compose uses it
+    for the pixels on the gamut's edge), up and down, with one axis kept, on random sizes."""
+    from PIL import Image
+
+    from chromatize.resample import bilinear_at
+
+    rng = np.random.default_rng(0)
+    sizes = [((37, 53), (370, 531)), ((64, 64), (48, 200)), ((20, 31), (20, 95)), ((5, 3), (5, 3)), ((1, 7), (9, 70))]
+    sizes += [
+        ((int(a), int(b)), (int(a * rng.uniform(0.3, 11)) + 1, int(b * rng.uniform(0.3, 11)) + 1))
+        for a, b in rng.integers(1, 90, (30, 2))
+    ]
+    for (hs, ws), (h, w) in sizes:
+        small = rng.normal(0, 0.4, (2, hs, ws)).astype(np.float32)
+        full = np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.BILINEAR)) for c in small])
+        ys, xs = rng.integers(0, h, 3000), rng.integers(0, w, 3000)
+        assert np.array_equal(bilinear_at(small, h, w, ys, xs), full[:, ys, xs]), ((hs, ws), (h, w))

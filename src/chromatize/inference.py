@@ -283,20 +283,27 @@ def in_gamut(l_raw: np.ndarray, ab: np.ndarray, space: str, iters: int = 6) -> n
 def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
     """Full-resolution L + upsampled chroma -> RGB(A) PIL image (in row strips: bounded memory).
 
-    OpenCV upsamples (bilinear, pixel centres aligned, as PIL's) and converts every pixel (SIMD, on
-    torch's current thread count). Its output is clipped to [0,1], so a pixel with a channel at exactly
-    0 or 1 may lie outside sRGB: those (real photos: ~7 %), and in LUV the nearly black ones, go through
-    `in_gamut`, the exact rule. Elsewhere OpenCV and kornia agree within 7e-4 (a fifth of a level).
-    Against the kornia-only path this replaced: 0.5 % of pixels one level apart, 1-7 in 30 MP more (the
-    last float bit of the upsampled chroma moves a pixel across the gamut test's threshold). 24-MP real
-    photo: 3.2 s -> 1.4 s (README "Speed")."""
+    OpenCV upsamples (bilinear, pixel centres aligned, as Pillow's; smaller outputs go through Pillow's
+    filter) and converts every pixel (SIMD, on torch's current thread count). Its output is clipped to
+    [0,1], so a pixel with a channel at exactly 0 or 1 may lie outside sRGB: those (real photos: ~7 %),
+    and in LUV the nearly black ones, are redone with `in_gamut`, the exact rule, on Pillow's chroma to
+    the bit (`resample.PillowBilinear`). Elsewhere OpenCV and kornia agree within 7e-4 (a fifth of a level).
+    Against the kornia-and-Pillow path this replaced: ~0.5 % of the pixels one level apart, none more
+    (`tests/test_color.py`). 24-MP real photo: 3.1-3.5 s -> 1.5-1.9 s (README "Speed")."""
     import cv2
+
+    from .resample import PillowBilinear
 
     cv2.setNumThreads(torch.get_num_threads())
     h, w = p.l_full.shape
-    ab = np.ascontiguousarray(ab_small[0].numpy().astype(np.float32).transpose(1, 2, 0)) * color.CHROMA_SCALE[space]
-    if ab.shape[:2] != (h, w):  # bilinear, pixel centres aligned (as PIL's)
-        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
+    small = ab_small[0].numpy().astype(np.float32)
+    scale = color.CHROMA_SCALE[space]
+    up = small.shape[1:] != (h, w) and h >= small.shape[1] and w >= small.shape[2]
+    if up:
+        exact = PillowBilinear(small, h, w)
+        ab = cv2.resize(np.ascontiguousarray(small.transpose(1, 2, 0)) * scale, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:  # the same size, or smaller (an input under the render size): Pillow's filter, exact already
+        ab = np.ascontiguousarray(_upsample(small, h, w).transpose(1, 2, 0)) * scale
     out = np.empty((h, w, 3), np.uint8)
     lo, hi = (1e-6,) * 3, (1 - 1e-6,) * 3
     # L is CIE L* in both spaces; the network's chroma is in `space`.
@@ -309,6 +316,8 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
         edge = np.flatnonzero(edge)
         if edge.size:
             px = lab.reshape(-1, 3)[edge]
+            if up:
+                px[:, 1:] = (exact.at(edge // w + y, edge % w) * scale).T
             rgb.reshape(-1, 3)[edge] = in_gamut(px[:, 0][None], px[:, 1:].T[:, None], space)[0]
         out[y : y + STRIP] = cv2.convertScaleAbs(rgb, alpha=255.0)
     img = Image.fromarray(out, "RGB")
