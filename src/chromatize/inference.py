@@ -23,28 +23,10 @@ from .imageio import open_image, pixel_array, render_shape, split_alpha
 from .models.base import Family, Prediction
 from .models.card import RENDER_SIZE_RANGE, ModelCard
 from .models.netinput import NetInput
+from .shipped import WEIGHTS_DIR, default_model_name, shipped_models  # noqa: F401 - part of this module's API
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 _CV2_TO_RGB = {"lab": "COLOR_Lab2RGB", "luv": "COLOR_Luv2RGB"}  # OpenCV codes (float: L 0..100, raw chroma)
 STRIP = 256  # rows per strip when converting full-size images (bounds peak memory)
-
-
-def shipped_models() -> dict[str, Path]:
-    """Shipped model name -> folder (``weights/<name>/``), default first."""
-    out = {}
-    if WEIGHTS_DIR.is_dir():
-        for d in sorted(WEIGHTS_DIR.iterdir()):
-            if (d / "config.json").is_file() and (d / "model.safetensors").is_file():
-                out[d.name] = d
-    default = default_model_name()
-    return dict(sorted(out.items(), key=lambda kv: kv[0] != default))
-
-
-def default_model_name() -> str:
-    p = WEIGHTS_DIR / "DEFAULT"
-    if p.is_file():
-        return p.read_text().strip()
-    return "classification"
 
 
 @dataclass

@@ -17,15 +17,16 @@ from ._knobs import KnobCommand, given_knobs
 def models(
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Also write the list as JSON here.")] = None,
     families: Annotated[bool, typer.Option(help="List the model families and their options instead.")] = False,
+    details: Annotated[bool, typer.Option(help="Also show each model's training data and validation figures.")] = False,
 ) -> None:
-    """List the shipped models with size, colour space, training data and validation metrics.
+    """List the shipped models: size, colour space, render size, decoding values (``--details``: training
+    and validation figures too).
 
     Example: chromatize models
     """
-    from ..inference import default_model_name, load_model, shipped_models
-    from ..models.registry import FAMILIES
-
     if families:
+        from ..models.registry import FAMILIES
+
         for name, fam in FAMILIES.items():
             typer.echo(f"{name}: {fam.summary}")
             for kind, spec in (
@@ -37,31 +38,49 @@ def models(
                     where = "a model's card sets its own; untrained default" if kind == "decoding" else "default"
                     typer.echo(f"    {kind} {key} ({where} {o.default}): {o.help}")
         return
-    rows = []
+    from ..shipped import card_summary, default_model_name, shipped_models
+
     default = default_model_name()
-    for name, d in shipped_models().items():
-        card = load_model(name).card
-        mb = (d / "model.safetensors").stat().st_size / 1e6
-        rows.append({"name": name, "default": name == default, "size_mb": round(mb, 2), **card.to_dict()})
-        flag = " (default)" if name == default else ""
-        figs = "; ".join(
-            f"{k}: " + ", ".join(f"{m}={v:.4g}" for m, v in f.items() if isinstance(v, (int, float)))
-            for k, f in card.metrics.items()
-        )
-        data = card.training.get("summary") or ", ".join(
-            sorted({s for st in card.training.get("stages", []) for d_ in st.get("data", []) for s in d_["sources"]})
-        )
-        typer.echo(
-            f"{name}{flag}: {card.family}, {mb:.1f} MB, {card.color_space}, render {card.render_size} px"
-            f"{' + mirror pass' if card.flip_average else ''}, decoding {card.decoding or 'none'}; "
-            f"trained on {data}; {figs}"
-        )
+    rows = [{"name": n, "default": n == default, **card_summary(d)} for n, d in shipped_models().items()]
     if not rows:
         typer.echo("no shipped models are installed")
+    table = [("model", "size", "space", "render", "decoding (from the card)")]
+    for r in rows:
+        dec = ", ".join(f"{k} {v}" for k, v in r["decoding"].items()) or "none (the network outputs chroma)"
+        render = f"{r['render_size']} px" + (" + mirror" if r["flip_average"] else "")
+        name = r["name"] + (" (default)" if r["default"] else "")
+        table.append((name, f"{r['size_mb']:.1f} MB", r["color_space"], render, dec))
+    widths = [max(len(t[i]) for t in table) for i in range(4)]
+    for t in table:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(t, widths)) + "  " + t[4])
+    if details:
+        import textwrap
+
+        for r in rows:
+            card = r["card"]
+            figs = "; ".join(
+                f"{k}: " + ", ".join(f"{m}={v:.4g}" for m, v in f.items() if isinstance(v, (int, float)))
+                for k, f in card.get("metrics", {}).items()
+            )
+            training = card.get("training", {})
+            data = training.get("summary") or ", ".join(
+                sorted({s for st in training.get("stages", []) for d_ in st.get("data", []) for s in d_["sources"]})
+            )
+            typer.echo("")
+            typer.echo(textwrap.fill(f"{r['name']}: trained on {data}", 100, subsequent_indent="    "))
+            typer.echo(
+                textwrap.fill(
+                    f"validation: {figs or 'none recorded'}", 100, initial_indent="    ", subsequent_indent="    "
+                )
+            )
+    elif rows:
+        typer.echo("(chromatize models --details: training data and validation figures)")
     if out:
         from ..imageio import atomic_write_text
 
-        atomic_write_text(out, json.dumps(rows, indent=2))
+        atomic_write_text(
+            out, json.dumps([{k: v for k, v in r.items() if k != "card"} | r["card"] for r in rows], indent=2)
+        )
 
 
 @app.command(cls=KnobCommand)
