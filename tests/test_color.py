@@ -116,3 +116,26 @@ def test_bilinear_at_is_pillows_resize_bit_for_bit():
         full = np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.BILINEAR)) for c in small])
         ys, xs = rng.integers(0, h, 3000), rng.integers(0, w, 3000)
         assert np.array_equal(bilinear_at(small, h, w, ys, xs), full[:, ys, xs]), ((hs, ws), (h, w))
+
+
+def test_compose_gives_the_same_bytes_in_parallel_strips_and_in_one_line(monkeypatch):
+    """From `PARALLEL_STRIPS_PX` on, strips run side by side on one thread each; the picture must be the
+    one the strips give one after the other (and on one thread), byte for byte."""
+    from chromatize import inference
+    from chromatize.inference import Prepared, compose
+
+    rng = np.random.default_rng(5)
+    h, w = 700, 600
+    lum = rng.uniform(0, 100, (h, w)).astype(np.float32)
+    ab = torch.from_numpy((rng.uniform(-1, 1, (1, 2, 40, 30)) * 0.8).astype(np.float32))
+    monkeypatch.setattr(inference, "PARALLEL_STRIPS_PX", 1)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        side_by_side = np.asarray(compose(Prepared(lum, None, {}), ab, "lab"))
+        assert torch.get_num_threads() == 2  # restored
+        torch.set_num_threads(1)
+        one_line = np.asarray(compose(Prepared(lum, None, {}), ab, "lab"))
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(side_by_side, one_line)

@@ -141,7 +141,7 @@ class Served:
                     old.unlink()
         fd, name = tempfile.mkstemp(suffix=".png", dir=self.dir)
         with os.fdopen(fd, "wb") as f:
-            img.save(f, "PNG")
+            img.save(f, "PNG", compress_level=1)  # 12 MP: 0.6 s instead of 2.7 s at the default 6, 25 % larger
         return name
 
     def convert(self, value: Any) -> Any:

@@ -27,6 +27,7 @@ from .shipped import WEIGHTS_DIR, default_model_name, shipped_models  # noqa: F4
 
 _CV2_TO_RGB = {"lab": "COLOR_Lab2RGB", "luv": "COLOR_Luv2RGB"}  # OpenCV codes (float: L 0..100, raw chroma)
 STRIP = 256  # rows per strip when converting full-size images (bounds peak memory)
+PARALLEL_STRIPS_PX = 2_000_000  # from this size strips run side by side (below, the pool costs more than it gives)
 
 
 @dataclass
@@ -271,7 +272,8 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
     and in LUV the nearly black ones, are redone with `in_gamut`, the exact rule, on Pillow's chroma to
     the bit (`resample.PillowBilinear`). Elsewhere OpenCV and kornia agree within 7e-4 (a fifth of a level).
     Against the kornia-and-Pillow path this replaced: ~0.5 % of the pixels one level apart, none more
-    (`tests/test_color.py`). 24-MP real photo: 3.1-3.5 s -> 1.5-1.9 s (README "Speed")."""
+    (`tests/test_color.py`). From 2 MP on, strips run side by side, one thread each (the numpy part is
+    single-threaded). 24-MP real photo: 2.9-3.5 s -> 1.6-1.8 s (README "Speed")."""
     import cv2
 
     from .resample import PillowBilinear
@@ -288,8 +290,8 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
         ab = np.ascontiguousarray(_upsample(small, h, w).transpose(1, 2, 0)) * scale
     out = np.empty((h, w, 3), np.uint8)
     lo, hi = (1e-6,) * 3, (1 - 1e-6,) * 3
-    # L is CIE L* in both spaces; the network's chroma is in `space`.
-    for y in range(0, h, STRIP):
+
+    def strip(y: int) -> None:  # L is CIE L* in both spaces; the network's chroma is in `space`
         lab = cv2.merge([p.l_full[y : y + STRIP], ab[y : y + STRIP]])
         rgb = cv2.cvtColor(lab, getattr(cv2, _CV2_TO_RGB[space]))
         edge = cv2.inRange(rgb, lo, hi) == 0  # clipped, or nearly
@@ -302,6 +304,22 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
                 px[:, 1:] = (exact.at(edge // w + y, edge % w) * scale).T
             rgb.reshape(-1, 3)[edge] = in_gamut(px[:, 0][None], px[:, 1:].T[:, None], space)[0]
         out[y : y + STRIP] = cv2.convertScaleAbs(rgb, alpha=255.0)
+
+    threads = torch.get_num_threads()
+    if threads > 1 and h * w >= PARALLEL_STRIPS_PX:  # strips side by side, one thread each: numpy's part too
+        from concurrent.futures import ThreadPoolExecutor
+
+        cv2.setNumThreads(1)
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(strip, range(0, h, STRIP)))
+        finally:
+            torch.set_num_threads(threads)
+            cv2.setNumThreads(threads)
+    else:
+        for y in range(0, h, STRIP):
+            strip(y)
     img = Image.fromarray(out, "RGB")
     if p.alpha is not None:
         img.putalpha(p.alpha)
