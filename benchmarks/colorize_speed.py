@@ -3,7 +3,7 @@ end to end (read, colour; and with the PNG write), a 24-MP photo (time and peak 
 so that its peak RSS is its own).
 
 Usage: python benchmarks/colorize_speed.py [--model NAME ...] [--engine torch --engine openvino] [--no-big]
-       [--photo ../shared/data/kodak24/kodim05.png]
+       [--photo ../shared/data/kodak24/kodim05.png] [--mp 24]
 
 ``--photo``: time a real photo (turned gray, resized to 1 and 24 MP with its aspect kept) instead of the
 synthetic low-colour pattern; real photos have more out-of-gamut colour, so the compose takes longer.
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--engine", action="append", default=None)
     ap.add_argument("--no-big", action="store_true")
     ap.add_argument("--photo", default=None, help="a real photo (resized) instead of the synthetic pattern")
+    ap.add_argument("--mp", type=float, default=24, help="megapixels of the big photo (default 24)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     global REAL
@@ -122,8 +123,8 @@ def main() -> None:
     engines = a.engine or ["torch", "openvino"]
     print(f"threads={torch.get_num_threads()}")
     print(
-        "| model | engine | 64x64 img/s | 1 MP s | 1 MP + PNG write s | 24 MP s (first call) "
-        "| 24 MP s (2nd, 3rd: median) | 24 MP peak RSS MiB |"
+        f"| model | engine | 64x64 img/s | 1 MP s | 1 MP + PNG write s | {a.mp:g} MP s (first call) "
+        f"| {a.mp:g} MP s (2nd, 3rd: median) | {a.mp:g} MP peak RSS MiB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for model in models:
@@ -131,7 +132,7 @@ def main() -> None:
             r = small(model, engine)
             b = {"seconds": "", "seconds_again": "", "peak_rss_mib": ""}
             if not a.no_big:
-                cmd = [sys.executable, __file__, "--child", json.dumps([model, engine, 24, a.photo])]
+                cmd = [sys.executable, __file__, "--child", json.dumps([model, engine, a.mp, a.photo])]
                 b = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
             print(
                 f"| {model} | {r['engine_used']} | {r['batch64_img_s']} | {r['mp1_s']} | {r['mp1_with_png_write_s']} "
