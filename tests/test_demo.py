@@ -546,3 +546,21 @@ def test_a_request_naming_a_server_file_is_one_line_for_client_and_log(server):
     time.sleep(0.5)
     log = proc.log_path.read_text()
     assert "Traceback" not in log and log.count("refused a request naming a server file") >= 2
+
+
+def test_a_request_that_used_up_its_time_ends_with_a_message(model_dir, gray_png, monkeypatch):
+    """Issue 24: each image request runs with a deadline, checked between its stages; with no time left
+    after reading the upload, the demo answers in one line instead of colouring (and of going on to
+    the next model in /compare)."""
+    from chromatize import demo
+
+    srv = demo.DemoServer([str(model_dir)])
+    out, msg = srv.colorize_one(str(gray_png), str(model_dir))
+    assert out is not None and msg == ""
+    monkeypatch.setattr(demo, "REQUEST_SECONDS", 0.0)
+    out, msg = srv.colorize_one(str(gray_png), str(model_dir))
+    assert out is None and "used up its 0 s after reading the upload" in msg
+    _, outs, _, _, msg = srv.compare(str(gray_png), [str(model_dir)])
+    assert outs == [] and "used up its 0 s" in msg
+    out, msg = srv.colorize_with_hints(str(gray_png), str(model_dir), '{"points": []}')
+    assert out is None and "used up its 0 s" in msg

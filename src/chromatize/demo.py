@@ -33,6 +33,7 @@ MAX_UPLOAD_MB = 25
 MAX_PIXELS = 50_000_000
 WORK_PIXELS = 12_000_000  # larger uploads are reduced to this before colouring
 QUEUE_SIZE = 16
+REQUEST_SECONDS = 20.0  # an image request's budget; the slowest allowed upload (49 MP) takes 2-6 s
 FILM_MAX_FRAMES = 750  # the demo colours clips of up to 30 s at 25 fps (about 90 s of work on 2 cores)
 
 
@@ -115,6 +116,23 @@ def _msg(e: Exception) -> str:
     if isinstance(e, BadRequest):
         return text
     return "Could not colour this file: " + (text.split(": ", 1)[-1] if ": " in text else text)
+
+
+class Deadline:
+    """An image request's time budget, checked between its stages (reading the upload, each model): a
+    request that has used it up ends with a message instead of starting more work, so one slow file
+    cannot hold the only worker for the rest of its models. Cooperative: a stage that has begun runs to
+    its end (Python cannot stop a decoder midway); what bounds each stage is the upload limits (25 MB,
+    50 MP, JPEGs of at most 100 scans, reduction to 12 MP)."""
+
+    def __init__(self) -> None:
+        self.end = time.monotonic() + REQUEST_SECONDS
+
+    def check(self, after: str) -> None:
+        if time.monotonic() > self.end:
+            raise BadRequest(
+                f"this request used up its {REQUEST_SECONDS:g} s after {after}; try a smaller image or fewer models"
+            )
 
 
 class Served:
@@ -234,9 +252,11 @@ class DemoServer:
         """API: one image -> (colour PNG, message). The same pipeline as `chromatize colorize`;
         ``options``: decoding overrides as a JSON object (empty: the model card's values)."""
         try:
+            deadline = Deadline()
             m = self.model(model)
             opts = self.decoding(m, parse_options(options))
             img = _load(path)
+            deadline.check("reading the upload")
             out = inference.colorize(img, m, **opts)
             self.keep(out, path, m.name)
             return out, _reduced(img).strip()
@@ -250,12 +270,14 @@ class DemoServer:
         whose family declares them; otherwise every model decodes with its own card's values."""
         try:
             names = list(dict.fromkeys(models or [])) or self.offered[:1]  # each model once, in the order given
+            deadline = Deadline()
             ms = [self.model(n) for n in names]
             img = _load(path)
             gray = img.convert("L").convert("RGB")
             given = dict(zip(self.knobs(), values)) if override else {}
             outs, conf, alts, source = [], None, [], ""
             for name, m in zip(names, ms):
+                deadline.check(f"colouring with {', '.join(n for _, n in outs)}" if outs else "reading the upload")
                 mine = self.decoding(m, {k: v for k, v in given.items() if k in m.family.decoding})
                 view = inference.analyse(img, m, **mine)  # the network runs once
                 outs.append((view.image(), name))
@@ -291,7 +313,9 @@ class DemoServer:
                     hs = hint_entry(d, "this image")
             except ChromatizeError as e:
                 raise BadRequest(str(e)) from None
+            deadline = Deadline()
             img = _load(path)
+            deadline.check("reading the upload")
             return inference.analyse(img, m).image(hints=hs), ""
         except ChromatizeError as e:
             return None, _msg(e)
