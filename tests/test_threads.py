@@ -73,3 +73,26 @@ def test_apply_sets_torch_threads(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_batch_gives_the_same_bytes_on_one_or_two_threads(tmp_path, monkeypatch):
+    """Issue 24 case 8: a batch's files must not depend on the thread count (float sums in oneDNN's
+    1x1 convolutions differ in their last bits between one and two threads, which moved 0.002 % of the
+    pixels by a level). Batches now hold one thread per network run and colour chunks side by side."""
+    import hashlib
+
+    from chromatize.batch import run_batch
+    from chromatize.threads import POLICY
+
+    from .conftest import smooth_color_image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(12):
+        smooth_color_image(i, 160).convert("L").resize((200, 150)).save(src / f"p{i:02d}.png")
+    digests = {}
+    for n in ("1", "2"):
+        monkeypatch.setattr(POLICY, "mode", n)
+        assert run_batch([str(src)], tmp_path / n, model="efficientnet_unet", progress=False, batch_size=4)[0] == 12
+        digests[n] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / n).glob("*.png")}
+    assert digests["1"] == digests["2"]

@@ -464,6 +464,34 @@ def _saving(manifest: Manifest):
         manifest.save()
 
 
+def _chunks_side_by_side(worker: BatchWorker, jobs: list[Job], size: int) -> Iterator[list[Outcome]]:
+    """The outcomes of ``jobs`` in chunks of ``size`` (in order). On the CPU with torch, every network run
+    holds one thread and `POLICY.batch_workers` chunks run side by side: the files are the same bytes
+    whatever the cores and the load (float sums depend on the thread count in their last bits), and the
+    same as a cluster worker's (one thread, chunks of the batch size). A single chunk (one big scan) gets
+    the free cores for its full-size output instead (`inference.compose` strips, one thread each)."""
+    from .threads import POLICY
+
+    chunks = [jobs[k : k + size] for k in range(0, len(jobs), size)]
+    if worker.m.device.type != "cpu" or worker.m.runner is not None:
+        yield from (worker.run(c) for c in chunks)
+        return
+    free = POLICY.batch_workers()
+    n = min(free, len(chunks))
+    with POLICY.holding(1):
+        POLICY.strips = max(1, free // max(n, 1))
+        try:
+            if n <= 1:
+                yield from (worker.run(c) for c in chunks)
+                return
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n) as pool:
+                yield from pool.map(worker.run, chunks)
+        finally:
+            POLICY.strips = None
+
+
 def run_batch(
     inputs: list[str],
     out: Path,
@@ -592,9 +620,8 @@ def run_batch(
                     bar.advance(task)
                 clean_stale_parts(out)  # temporary files of workers that died mid-write
             else:
-                worker = BatchWorker(m, settings)
-                for k in range(0, len(jobs), batch_size):
-                    for o in worker.run(jobs[k : k + batch_size]):
+                for outcomes in _chunks_side_by_side(BatchWorker(m, settings), jobs, batch_size):
+                    for o in outcomes:
                         record(o)
                         bar.advance(task)
     return counts["ok"], counts["skipped"], counts["failed"]

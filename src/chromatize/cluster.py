@@ -46,12 +46,13 @@ class ModelPlugin(WorkerPlugin):
         import torch
 
         from .inference import load_model
+        from .threads import POLICY
 
-        if self.spec.get("threads"):
-            from .threads import POLICY
-
-            POLICY.mode = str(int(self.spec["threads"]))  # this worker process is ours: a fixed count
-            torch.set_num_threads(int(self.spec["threads"]))
+        # one thread per network run, as a local batch holds (`batch._chunks_side_by_side`): the same
+        # bytes on any worker machine's core count (films pass the count their chunks were made with)
+        threads = int(self.spec.get("threads") or 1)
+        POLICY.mode = str(threads)
+        torch.set_num_threads(threads)
         s = self.spec
         m = load_model(s["model"], device=s["device"], engine=s["engine"])
         self.worker = BatchWorker(m, Settings(**s["settings"]))
@@ -137,8 +138,10 @@ def connect(address: str):
         raise ChromatizeError(f"--cluster {address}: cannot reach the scheduler ({e})") from None
 
 
-def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: int = CHUNK) -> Iterator[Outcome]:
-    """Colour ``jobs`` on the cluster at ``address``; yields outcomes as chunks finish."""
+def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: int | None = None) -> Iterator[Outcome]:
+    """Colour ``jobs`` on the cluster at ``address``; yields outcomes as chunks finish. A chunk is the
+    batch size (`CHUNK` without settings), as a local run's chunks: the same network batches, the same bytes."""
+    chunk = chunk or int(spec.get("settings", {}).get("batch_size") or CHUNK)
     client, cluster, threads = connect(address)
     from distributed import as_completed
 

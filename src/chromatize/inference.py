@@ -305,14 +305,17 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
             rgb.reshape(-1, 3)[edge] = in_gamut(px[:, 0][None], px[:, 1:].T[:, None], space)[0]
         out[y : y + STRIP] = cv2.convertScaleAbs(rgb, alpha=255.0)
 
+    from .threads import POLICY
+
     threads = torch.get_num_threads()
-    if threads > 1 and h * w >= PARALLEL_STRIPS_PX:  # strips side by side, one thread each: numpy's part too
+    side_by_side = POLICY.strips or threads  # a batch sets how many (its network runs hold one thread)
+    if side_by_side > 1 and h * w >= PARALLEL_STRIPS_PX:  # strips side by side, one thread each
         from concurrent.futures import ThreadPoolExecutor
 
         cv2.setNumThreads(1)
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(threads) as pool:
+            with ThreadPoolExecutor(side_by_side) as pool:
                 list(pool.map(strip, range(0, h, STRIP)))
         finally:
             torch.set_num_threads(threads)
