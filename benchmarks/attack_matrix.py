@@ -29,6 +29,7 @@ from PIL import Image
 RESULTS: list[dict] = []
 WORDS = ["harbour", "market", "aunt", "bridge", "mill", "street"]
 TRACEBACKS = 0
+TRACEBACKS_SEEN: list[str] = []  # where: the command and the traceback's last lines
 
 
 def photo(seed: int, size: int = 64) -> Image.Image:
@@ -40,7 +41,6 @@ def photo(seed: int, size: int = 64) -> Image.Image:
 
 def cli(*args: str, env: dict | None = None, timeout: float = 600) -> tuple[int, str]:
     """Run `chromatize ...`; (exit code, stdout + stderr). Counts tracebacks."""
-    global TRACEBACKS
     r = subprocess.run(
         [sys.executable, "-m", "chromatize", *args],
         capture_output=True,
@@ -49,8 +49,16 @@ def cli(*args: str, env: dict | None = None, timeout: float = 600) -> tuple[int,
         env={**os.environ, **(env or {})},
     )
     out = r.stdout + r.stderr
-    TRACEBACKS += out.count("Traceback (most recent call last)")
+    _tracebacks(" ".join(args), out)
     return r.returncode, out
+
+
+def _tracebacks(what: str, out: str) -> None:
+    global TRACEBACKS
+    n = out.count("Traceback (most recent call last)")
+    if n:
+        TRACEBACKS += n
+        TRACEBACKS_SEEN.append(f"{what[:160]}: ...{out[out.index('Traceback') :][-700:]}")
 
 
 def check(case: str, what: str, ok: bool, seen: str = "") -> None:
@@ -117,8 +125,8 @@ def case_3(d: Path, model: str) -> None:
         for _ in range(2)
     ]
     texts = [p.communicate(timeout=600)[0] for p in procs]
-    global TRACEBACKS
-    TRACEBACKS += sum(t.count("Traceback (most recent call last)") for t in texts)
+    for t in texts:
+        _tracebacks("one of two runs at once (photos)", t)
     check(
         "3",
         "two runs into one OUT at once: both finish without a failed file",
@@ -147,8 +155,7 @@ def case_3_film(d: Path, model: str) -> None:
     ]
     texts = [p.communicate(timeout=600)[0] for p in procs]
     both = "\n".join(texts)
-    global TRACEBACKS
-    TRACEBACKS += both.count("Traceback (most recent call last)")
+    _tracebacks("one of two runs at once (a film)", both)
     ok = "No such file" not in both and (
         all(p.returncode == 0 for p in procs) or "another chromatize run is colouring this film" in both
     )
@@ -245,16 +252,22 @@ def case_8(d: Path, model: str) -> None:
     inp = d / "in"
     inp.mkdir()
     for i in range(6):
-        photo(40 + i).save(inp / f"c{i}.png")
+        photo(40 + i, 200).save(inp / f"c{i}.png")  # 200 px: two threads used to move pixels here
     Image.new("RGB", (40, 40), (200, 30, 30)).save(inp / "colour.png")  # "already colour" note
-    rc1, t1 = cli("colorize", str(inp), "-o", str(d / "local"), "--model", model, env={"CHROMATIZE_THREADS": "1"})
+    rc1, t1 = cli("colorize", str(inp), "-o", str(d / "local"), "--model", model, env={"CHROMATIZE_THREADS": "2"})
+    rc0, t0 = cli("colorize", str(inp), "-o", str(d / "local1"), "--model", model, env={"CHROMATIZE_THREADS": "1"})
     rc2, t2 = cli("colorize", str(inp), "-o", str(d / "cluster"), "--model", model, "--cluster", "local:2")
+    files = [p.name for p in (d / "cluster").iterdir() if not p.name.startswith(".")]
     same = all(
-        (d / "local" / p.name).read_bytes() == p.read_bytes()
-        for p in (d / "cluster").iterdir()
-        if not p.name.startswith(".")
+        (d / "local" / n).read_bytes() == (d / "cluster" / n).read_bytes() == (d / "local1" / n).read_bytes()
+        for n in files
     )
-    check("8", "the cluster's files equal a one-thread local run byte for byte", rc1 == rc2 == 0 and same, t1 + t2)
+    check(
+        "8",
+        "the cluster's files equal local runs on two and on one thread, byte for byte",
+        rc0 == rc1 == rc2 == 0 and len(files) == 7 and same,
+        t1 + t2,
+    )
     check("8", "the cluster carries per-file notes back", ("colour" in t2 and "colour" in t1), t2)
     t = time.perf_counter()
     rc, text = cli("colorize", str(inp), "-o", str(d / "never"), "--model", model, "--cluster", "tcp://127.0.0.1:1")
@@ -364,6 +377,7 @@ def main() -> None:
                 "failures": len(failures),
                 "lost_files": lost,
                 "tracebacks": TRACEBACKS,
+                "tracebacks_seen": TRACEBACKS_SEEN,
                 "seconds": round(time.perf_counter() - t),
                 "by_tests_not_here": {
                     "4 (demo -o)": "tests/test_demo.py::test_kept_results_are_named_uniquely_and_never_replace_others",
