@@ -23,6 +23,7 @@ from .imageio import (
     FORMATS,
     IMAGE_SUFFIXES,
     PART_PREFIX,
+    STDERR_LOCK,
     check_writable,
     is_ours,
     save_image,
@@ -565,6 +566,10 @@ def run_batch(
     with _log_file(log) as logf:
 
         def record(o: Outcome) -> None:
+            with STDERR_LOCK:  # never while a worker thread has stderr caught (a TIFF decode)
+                _record(o)
+
+        def _record(o: Outcome) -> None:
             counts[o.status] += 1
             if o.status == "ok" and o.dst:
                 j, mine = by_src[o.src]

@@ -131,7 +131,7 @@ def open_image(
     return _to_srgb(img)
 
 
-_STDERR_LOCK = threading.Lock()
+STDERR_LOCK = threading.Lock()  # held while fd 2 is caught; printers to stderr beside a decode take it too
 
 
 @contextlib.contextmanager
@@ -143,7 +143,7 @@ def _c_stderr_caught():
     threads decoding TIFFs at once must not swap the descriptor under each other. (Anything another
     thread writes to fd 2 in that window is caught too: a few milliseconds per TIFF.)"""
     said: list[str] = []
-    with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
+    with STDERR_LOCK, tempfile.TemporaryFile() as tmp:
         try:
             saved = os.dup(2)
         except OSError:  # no fd 2 at all (a detached process): nothing to keep quiet
