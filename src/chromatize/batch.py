@@ -474,8 +474,8 @@ def _chunks_side_by_side(worker: BatchWorker, jobs: list[Job], size: int) -> Ite
     from .threads import POLICY
 
     chunks = [jobs[k : k + size] for k in range(0, len(jobs), size)]
-    if worker.m.device.type != "cpu" or worker.m.runner is not None:
-        yield from (worker.run(c) for c in chunks)
+    if worker.m.device.type != "cpu" or worker.m.runner is not None or POLICY.mode == "torch":
+        yield from (worker.run(c) for c in chunks)  # a GPU, OpenVINO, or threads the caller set itself
         return
     free = POLICY.batch_workers()
     n = min(free, len(chunks))

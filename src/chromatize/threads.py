@@ -11,6 +11,9 @@ even when idle. So: as many threads as cores are free, re-measured as the work g
 seconds, and sets ``torch.set_num_threads`` to the free cores (at least one). ``CHROMATIZE_THREADS=N``
 fixes N threads; ``CHROMATIZE_THREADS=torch`` leaves torch's setting alone (the policy off). Off where
 ``/proc/stat`` does not exist.
+
+Batches (`batch.run_batch`) use the count differently: every network run holds one thread (the bytes of
+a file must not depend on the machine) and `batch_workers` chunks are coloured side by side.
 """
 
 from __future__ import annotations
