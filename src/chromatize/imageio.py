@@ -156,7 +156,9 @@ def _c_stderr_caught():
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            said.extend(line.strip() for line in tmp.read(4096).decode(errors="replace").splitlines() if line.strip())
+            text = tmp.read(4096).decode(errors="replace")
+            # a terminal's progress bar redrawn meanwhile (rich's refresh thread) is not libtiff's: no escapes
+            said.extend(line.strip() for line in text.splitlines() if line.strip() and "\x1b" not in line)
 
 
 MAX_JPEG_SCANS = 100  # a progressive JPEG has about 10; each scan is a decoding pass over the whole image
