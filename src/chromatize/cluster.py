@@ -162,9 +162,14 @@ def run_on_cluster(address: str, jobs: list[Job], spec: dict[str, Any], chunk: i
                 for j in chunks[index[fut.key]]:
                     yield Outcome(str(j.src), None, "failed", f"cluster task failed: {type(e).__name__}: {e}")
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)
+
+
+def _close(client, cluster) -> None:
+    """Close a client and the local cluster it started, if any (closing twice is harmless in Dask)."""
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def colour_film_on_cluster(
@@ -231,15 +236,9 @@ def colour_film_on_cluster(
                 done, cuts = done + frames, cuts + c
                 if on_frame:
                     on_frame(done, total)
-            client.close()
-            if cluster is not None:
-                cluster.close()
-            client = cluster = None
+            _close(client, cluster)  # the workers are done: free them before the join
             _join(parts, source, dst)
             parts.remove()
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)
     return FilmResult(str(source.path), str(dst), total, len(todo), chunks - len(todo), cuts, parts.threads)
