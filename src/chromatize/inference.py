@@ -273,10 +273,11 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
     the bit (`resample.PillowBilinear`). Elsewhere OpenCV and kornia agree within 7e-4 (a fifth of a level).
     Against the kornia-and-Pillow path this replaced: ~0.5 % of the pixels one level apart, none more
     (`tests/test_color.py`). From 2 MP on, strips run side by side, one thread each (the numpy part is
-    single-threaded). 24-MP real photo: 2.9-3.5 s -> 1.6-1.8 s (README "Speed")."""
+    single-threaded). 24-MP real photo, first call: 2.5-3.5 s -> 1.2-2.1 s, median 1.55 (README "Speed")."""
     import cv2
 
     from .resample import PillowBilinear
+    from .threads import POLICY
 
     cv2.setNumThreads(torch.get_num_threads())
     h, w = p.l_full.shape
@@ -304,8 +305,6 @@ def compose(p: Prepared, ab_small: torch.Tensor, space: str) -> Image.Image:
                 px[:, 1:] = (exact.at(edge // w + y, edge % w) * scale).T
             rgb.reshape(-1, 3)[edge] = in_gamut(px[:, 0][None], px[:, 1:].T[:, None], space)[0]
         out[y : y + STRIP] = cv2.convertScaleAbs(rgb, alpha=255.0)
-
-    from .threads import POLICY
 
     threads = torch.get_num_threads()
     side_by_side = POLICY.strips or threads  # a batch sets how many (its network runs hold one thread)
