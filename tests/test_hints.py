@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from chromatize import Hint, inference
@@ -137,3 +138,20 @@ def test_hint_benchmark_writes_figures_and_points_help(tiny_cls_dir, color_folde
     assert "20 points" in out and "reference protocol" in out
     code, _, err = run_cli(capsys, *args, "--hint-points", "1,x")
     assert code == 2 and "comma-separated point counts" in err
+
+
+def test_a_reference_replaces_the_class_prior_the_scores_hold(monkeypatch):
+    """Bayes' rule: with a reference whose histogram is the training prior itself, the scores are the
+    network's own (no re-balancing); with none of the swap they would keep the card's re-balancing too."""
+    from chromatize import steer
+
+    m = inference.load_model("efficientnet_unet")
+    view = inference.analyse(two_regions(), m)
+    own = view.prediction.net.log_prior.float()
+    assert torch.allclose(view.prediction.prior_in_scores(**view.decoding), (1 - view.decoding["rebalance"]) * own)
+    monkeypatch.setattr(steer, "reference_prior", lambda *a: own.clone())
+    ref = HintSet(reference=Image.new("RGB", (8, 8), "red"))
+    steered = steer.steered_chroma(view.prediction, view.decoding, view.prepared.l_full, ref, m.space)
+    unbalanced = view.prediction.chroma(**{**view.decoding, "rebalance": 0.0})
+    assert torch.allclose(steered, unbalanced, atol=1e-5)
+    assert not torch.allclose(view.prediction.chroma(**view.decoding), unbalanced, atol=1e-3)

@@ -2,10 +2,10 @@
 gated by what the network thinks each pixel is.
 
 The network's automatic chroma a stays the starting point. A reference photo first re-weights the
-model's own distribution (the reference's histogram over the model's chroma classes, added as a
-log-prior to the scores, as in logit adjustment). Point and scribble hints then set the colour where
-they are, and each hint's residual h - a spreads over the image (Levin, Lischinski and Weiss,
-"Colorization using Optimization", SIGGRAPH 2004): for hint group g,
+model's own distribution: its histogram over the model's chroma classes replaces the class prior the
+scores hold (Bayes' rule: the training prior's log out, the reference's in; logit adjustment). Point
+and scribble hints then set the colour where they are, and each hint's residual h - a spreads over the
+image (Levin, Lischinski and Weiss, "Colorization using Optimization", SIGGRAPH 2004): for hint group g,
 
     q_g = argmin  sum_ij w_ij (q_i - q_j)^2 + lambda sum_{i in g} (q_i - 1)^2 + mu sum_i c_i^p q_i^2
     w_ij = exp(-(L_i - L_j)^2 / 2 s_L^2 - |a_i - a_j|^2 / 2 s_c^2)          (8-neighbour grid)
@@ -51,6 +51,7 @@ class Steering:
     absolute: float = 0.5  # 0: a region keeps the automatic variation shifted by the hint; 1: the hint's flat colour
     semantic_power: float = 3.0  # gate: similarity of predicted distributions to a hint's, to this power (0: off)
     reference_weight: float = 1.0  # weight of the reference's log-histogram on the model's scores
+    reference_swap: float = 1.0  # share of the model's own class prior the reference's replaces (Bayes: 1)
     reference_smooth: float = 0.02  # uniform share mixed into the reference histogram (no bin vanishes)
 
 
@@ -218,8 +219,11 @@ def steered_chroma(
     if hints.reference is not None:
         if "distribution" not in prediction.offers:
             raise ChromatizeError("a reference photo needs a model that predicts a colour distribution")
-        prior = reference_prior(hints.reference, prediction.chroma_classes(), space, s)
-        prediction = prediction.with_log_prior(prior, s.reference_weight)
+        prior = s.reference_weight * reference_prior(hints.reference, prediction.chroma_classes(), space, s)
+        own = prediction.prior_in_scores(**decoding)
+        if own is not None:  # Bayes' rule: the scores' training prior out, the reference's in
+            prior = prior - s.reference_swap * own.to(prior)
+        prediction = prediction.with_log_prior(prior)
     auto = prediction.chroma(**decoding)
     if not hints.points and hints.scribble is None:
         return auto

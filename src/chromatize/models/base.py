@@ -148,6 +148,12 @@ class DistributionPrediction(Prediction):
         shift = weight * log_prior.to(self.logits).view(1, -1, 1, 1)
         return DistributionPrediction(self.net, self.logits + shift, self.l_n)
 
+    def prior_in_scores(self, **decoding: Any) -> torch.Tensor | None:
+        """The log class prior ``[K]`` the decoded scores hold with these decoding options, when the
+        network knows it (None: unknown, e.g. a model trained with re-weighted classes)."""
+        hook = getattr(self.net, "prior_in_scores", None)
+        return None if hook is None else hook(**self._opts(decoding)[1])
+
     def similarity(self, points: list[tuple[float, float]], size: tuple[int, int]) -> torch.Tensor:
         """How alike each pixel's predicted distribution is to that at each of ``points`` ((x, y) in
         input pixels): the Bhattacharyya coefficient in [0, 1], ``[len(points), *size]``."""

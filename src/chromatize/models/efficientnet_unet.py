@@ -114,6 +114,11 @@ class EfficientNetUNet(nn.Module):
         z = z.masked_fill(~self.allowed.view(1, -1, 1, 1), float("-inf"))
         return torch.log_softmax(z, 1)
 
+    def prior_in_scores(self, rebalance: float) -> torch.Tensor:
+        """The log class prior ``[K]`` that `adjusted` scores still hold (the training prior, less the
+        share ``rebalance`` takes out): what a new prior (a reference photo's) has to replace."""
+        return (1.0 - rebalance) * self.log_prior.float()
+
     def decode(self, logp: torch.Tensor, temperature: float) -> torch.Tensor:
         """Annealed-mean chroma ``[B,2,h,w]`` from log-probabilities."""
         t = temperature
