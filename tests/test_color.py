@@ -68,7 +68,7 @@ def test_unknown_space():
 
 @pytest.mark.parametrize("space", ["luv", "lab"])
 def test_in_gamut_keeps_lightness_and_range(space):
-    from chromatize.inference import in_gamut
+    from chromatize.photo import in_gamut
 
     rng = np.random.default_rng(1)
     lum = rng.uniform(5, 95, (30, 30)).astype(np.float32)
@@ -84,7 +84,7 @@ def test_compose_is_the_exact_gamut_rule_within_one_level(space):
     """`compose` converts with OpenCV and sends only clipped (and, in LUV, nearly black) pixels through
     `in_gamut`; its picture must be `in_gamut`'s everywhere within one level, dark and saturated pixels
     included (a mutant that trusts OpenCV's clipped values, or drops the dark-pixel rule, fails)."""
-    from chromatize.inference import Prepared, compose, in_gamut
+    from chromatize.photo import Prepared, compose, in_gamut
 
     rng = np.random.default_rng(3)
     h, w = 96, 128
@@ -121,14 +121,14 @@ def test_bilinear_at_is_pillows_resize_bit_for_bit():
 def test_compose_gives_the_same_bytes_in_parallel_strips_and_in_one_line(monkeypatch):
     """From `PARALLEL_STRIPS_PX` on, strips run side by side on one thread each; the picture must be the
     one the strips give one after the other (and on one thread), byte for byte."""
-    from chromatize import inference
-    from chromatize.inference import Prepared, compose
+    from chromatize import photo
+    from chromatize.photo import Prepared, compose
 
     rng = np.random.default_rng(5)
     h, w = 700, 600
     lum = rng.uniform(0, 100, (h, w)).astype(np.float32)
     ab = torch.from_numpy((rng.uniform(-1, 1, (1, 2, 40, 30)) * 0.8).astype(np.float32))
-    monkeypatch.setattr(inference, "PARALLEL_STRIPS_PX", 1)
+    monkeypatch.setattr(photo, "PARALLEL_STRIPS_PX", 1)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

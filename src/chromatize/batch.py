@@ -342,7 +342,8 @@ class BatchWorker:
         """Results (image, confidence or None) or the exception, per image; a group that fails is retried
         one image at a time so a bad file cannot take its neighbours down. Inputs with hints go one by
         one (the network runs once; the hints steer its result)."""
-        from .inference import _analyse, _colorize_prepared, prepare_input
+        from .inference import _analyse, _colorize_prepared
+        from .photo import prepare_input
 
         st = self.settings
 
@@ -470,7 +471,7 @@ def _chunks_side_by_side(worker: BatchWorker, jobs: list[Job], size: int) -> Ite
     holds one thread and `POLICY.batch_workers` chunks run side by side: the files are the same bytes
     whatever the cores and the load (float sums depend on the thread count in their last bits), and the
     same as a cluster worker's (one thread, chunks of the batch size). A single chunk (one big scan) gets
-    the free cores for its full-size output instead (`inference.compose` strips, one thread each)."""
+    the free cores for its full-size output instead (`photo.compose` strips, one thread each)."""
     from .threads import POLICY
 
     chunks = [jobs[k : k + size] for k in range(0, len(jobs), size)]

@@ -28,7 +28,8 @@ import torch
 
 from .errors import ChromatizeError
 from .imageio import atomic_write, atomic_write_text
-from .inference import LoadedModel, Prepared, compose, full_lightness, small_l
+from .inference import LoadedModel
+from .photo import Prepared, compose, full_lightness, small_l
 from .steady import Steadier
 from .threads import POLICY
 from .video import CONTAINERS, ChunkWriter, FilmSource, Frame, is_video, join_chunks, numbered_frames, output_name

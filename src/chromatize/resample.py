@@ -1,6 +1,6 @@
 """Pillow's bilinear resize of float images, evaluated at chosen output pixels only, bit for bit.
 
-`inference.compose` upsamples the chroma with OpenCV (fast, threaded), which agrees with Pillow's
+`photo.compose` upsamples the chroma with OpenCV (fast, threaded), which agrees with Pillow's
 bilinear filter to the last float bits, not exactly. The pixels whose colour lies near the edge of the
 sRGB gamut are then redone with the exact rule, and for those a last-bit difference can cross the
 rule's threshold (1-7 pixels in 30 MP moved by up to 38 levels before this module). So for them the

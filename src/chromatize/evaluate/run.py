@@ -67,7 +67,7 @@ def load_truth(data: str | Path, limit: int | None, seed: int) -> tuple[list[tup
 
 def gray_of(img: Image.Image) -> Image.Image:
     """The truth's lightness as an RGB image without chroma (the 'gray' baseline and the model input)."""
-    from ..inference import compose, prepare_input
+    from ..photo import compose, prepare_input
 
     p = prepare_input(img)
     import torch

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from ..film import FilmColourer, FilmSettings
-from ..inference import LoadedModel, compose
+from ..inference import LoadedModel
 from ..metrics import AucAccumulator, colourfulness, lab_ab, psnr
+from ..photo import compose
 from ..steady import Steadier, consistent_flow, dis_flow, l8, remap
 from ..video import FilmSource
 
