@@ -459,9 +459,9 @@ def test_huge_uploads_are_reduced_before_colouring(model_dir, tmp_path, monkeypa
     """Issue 24 case 6: a 49 MP upload held the demo's only worker for 8-35 s and took its RSS to 2.8 GB;
     the demo now colours at most `WORK_PIXELS` and says so (measured on a 49 MP JPEG beside a busy core:
     9.2 s and 1.6 GB peak before, 3.9 s and 0.9 GB after)."""
-    from chromatize import demo
+    from chromatize import demo, demo_server
 
-    monkeypatch.setattr(demo, "WORK_PIXELS", 2000)  # a small limit keeps the test fast
+    monkeypatch.setattr(demo_server, "WORK_PIXELS", 2000)  # a small limit keeps the test fast
     smooth_color_image(3, 100).convert("L").save(tmp_path / "big.png")
     srv = demo.DemoServer([str(model_dir)])
     out, msg = srv.colorize_one(str(tmp_path / "big.png"), str(model_dir))
@@ -476,14 +476,14 @@ def test_huge_uploads_are_reduced_before_colouring(model_dir, tmp_path, monkeypa
 def test_huge_jpeg_uploads_are_decoded_at_a_reduced_scale(model_dir, tmp_path, monkeypatch):
     """A 49-MP JPEG upload took the server to 1.4-1.8 GB (hostile client): JPEGs over `WORK_PIXELS` are
     now decoded by libjpeg at 1/2-1/8 scale, never at full size, and the message names the full size."""
-    from chromatize import demo
+    from chromatize import demo, demo_server
     from chromatize.imageio import open_image
 
     smooth_color_image(3, 64).convert("L").resize((1600, 1200)).save(tmp_path / "big.jpg", quality=90)
     img = open_image(tmp_path / "big.jpg", reduce_to=30_000)
     assert img.size == (200, 150) and img.info["chromatize_full_size"] == "1600x1200"  # 1/8: at least 30,000 px
     assert open_image(tmp_path / "big.jpg").size == (1600, 1200)  # the CLI keeps full size
-    monkeypatch.setattr(demo, "WORK_PIXELS", 30_000)
+    monkeypatch.setattr(demo_server, "WORK_PIXELS", 30_000)
     out, msg = demo.DemoServer([str(model_dir)]).colorize_one(str(tmp_path / "big.jpg"), str(model_dir))
     assert out.size == (200, 150) and "Reduced from 1600x1200" in msg
 
@@ -552,12 +552,12 @@ def test_a_request_that_used_up_its_time_ends_with_a_message(model_dir, gray_png
     """Issue 24: each image request runs with a deadline, checked between its stages; with no time left
     after reading the upload, the demo answers in one line instead of colouring (and of going on to
     the next model in /compare)."""
-    from chromatize import demo
+    from chromatize import demo, demo_server
 
     srv = demo.DemoServer([str(model_dir)])
     out, msg = srv.colorize_one(str(gray_png), str(model_dir))
     assert out is not None and msg == ""
-    monkeypatch.setattr(demo, "REQUEST_SECONDS", 0.0)
+    monkeypatch.setattr(demo_server, "REQUEST_SECONDS", 0.0)
     out, msg = srv.colorize_one(str(gray_png), str(model_dir))
     assert out is None and "used up its 0 s after reading the upload" in msg
     _, outs, _, _, msg = srv.compare(str(gray_png), [str(model_dir)])
