@@ -12,6 +12,14 @@ runs on a CPU (that is how it is tested), only slowly.
     python scripts/gpu_stage.py --init src/chromatize/weights/efficientnet_unet \
         --data gpu_data1 gpu_data2 --seconds 420 --out $OUT
 
+Learned hints (issue 27, route (a)): ``--arch hints=true`` widens the starting model with the hint branch
+(`models/hint_planes.py`, zero-initialised: it starts as the automatic model), and every batch then gets
+hint planes simulated from its truth (the family's `training_input`); the evaluation adds the carved-val
+PSNR with those simulated hints (a fixed draw), beside the automatic one:
+
+    python scripts/gpu_stage.py --init src/chromatize/weights/efficientnet_unet --arch hints=true \
+        --data gpu_data1 gpu_data2 --seconds 420 --encoder-lr 0.1 --out $OUT
+
 Writes ``<out>/last`` and ``<out>/ema`` (model folders: card + fp16 safetensors, loadable by
 ``chromatize --model``) every ``--save-every`` seconds and at the end, and ``<out>/log.json`` (loss,
 images/s, carved-val figures of both).
@@ -45,7 +53,7 @@ except ImportError:
 
 from chromatize import color  # noqa: E402
 from chromatize.models.card import ModelCard  # noqa: E402
-from chromatize.models.store import load_model_dir, save_model_dir  # noqa: E402
+from chromatize.models.store import load_model_dir, save_model_dir, widened  # noqa: E402
 from chromatize.training.stage import (  # noqa: E402
     WeightAverage,
     decoded_chroma,
@@ -118,12 +126,17 @@ def lc(rgb: torch.Tensor, space: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def evaluate(net, card: ModelCard, opts: dict, sets: dict[str, torch.Tensor], size: int, amp) -> dict[str, float]:
-    """Carved-val loss and PSNR (decoded by the family with the card's values) of each set at ``size`` px."""
+    """Carved-val loss and PSNR (decoded by the family with the card's values) of each set at ``size`` px;
+    for a hint-taking network also the PSNR with hints simulated from the truth (the same draw each time)."""
+    modes = [(m, m.training) for m in net.modules()]  # restored as they were (frozen BatchNorm stays frozen)
     net.eval()
     family, space = card.family_obj, card.color_space
+    hinted = getattr(net, "hint_branch", None) is not None
     res = {}
     for name, imgs in sets.items():
-        loss = psnr = 0.0
+        loss = psnr = psnr_h = 0.0
+        rng = torch.get_rng_state()
+        torch.manual_seed(1234)  # the simulated hints: one fixed draw, whatever the training's state
         for i in range(0, len(imgs), 64):
             rgb = imgs[i : i + 64].float().div(255)
             rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -131,11 +144,28 @@ def evaluate(net, card: ModelCard, opts: dict, sets: dict[str, torch.Tensor], si
             with amp():
                 loss += float(family_step(family, net, l_n, ab_n, opts)["loss"]) * len(rgb)
                 pred = decoded_chroma(family, net, l_n, card)
+                if hinted:
+                    inp = family.training_input(l_n, ab_n, opts, net)
+                    pred_h = family.chroma(net, inp, card.decoding)
             psnr += float(psnr_rgb(l_n, pred, ab_n, space)) * len(rgb)  # batch means, weighted: per-image mean
+            if hinted:
+                psnr_h += float(psnr_rgb(l_n, pred_h, ab_n, space)) * len(rgb)
+        torch.set_rng_state(rng)
         res[f"{name}_loss"] = round(loss / len(imgs), 5)
         res[f"{name}_psnr"] = round(psnr / len(imgs), 4)
-    net.train()
+        if hinted:
+            res[f"{name}_psnr_hints"] = round(psnr_h / len(imgs), 4)
+    for m, mode in modes:
+        m.training = mode
     return res
+
+
+def frozen_batchnorm(net: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with their running statistics and never update them (small CPU batches
+    otherwise move them; their scale and shift still train)."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 def main() -> None:
@@ -158,6 +188,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=0, help="decoding processes (0: all cores)")
     ap.add_argument("--max-images", type=int, default=0, help="cap per kind (a quick test); 0: all")
+    ap.add_argument("--arch", action="append", default=[], help="KEY=VALUE: widen the starting model (hints=true)")
+    ap.add_argument("--frozen-bn", action="store_true", help="BatchNorm statistics frozen (small CPU batches)")
     a = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -185,12 +217,19 @@ def main() -> None:
     t_data = time.perf_counter() - t_start
 
     net, card = load_model_dir(a.init)
+    if a.arch:
+        arch = dict(kv.split("=", 1) for kv in a.arch)
+        arch = {k: json.loads(v) if v in ("true", "false") or v.lstrip("-").isdigit() else v for k, v in arch.items()}
+        net, card = widened(net, card, arch)
+        print(f"widened: {arch}", flush=True)
     family = card.family_obj
     if family.manual_optimization:
         sys.exit(f"gpu_stage: {card.family} trains with several optimisers; use chromatize train")
     space = card.color_space
     opts = family.check_train_options({"encoder_lr": a.encoder_lr} if "encoder_lr" in family.train_options else {})
     net = net.to(dev).train().to(memory_format=torch.channels_last)
+    if a.frozen_bn:
+        frozen_batchnorm(net)
     groups = family.param_groups(net, opts)
     opt = torch.optim.AdamW(
         [{"params": g["params"], "lr": a.lr * g["lr_scale"], "scale": g["lr_scale"]} for g in groups],
@@ -230,6 +269,8 @@ def main() -> None:
                 "seconds": a.seconds,
                 "device": log.get("gpu", dev.type),
                 "precision": "bf16-mixed" if dev.type == "cuda" else "32",
+                **({"arch": a.arch} if a.arch else {}),
+                **({"batchnorm": "frozen"} if a.frozen_bn else {}),
             },
             "init": a.init_name or a.init.name,
             "script": "scripts/gpu_stage.py",

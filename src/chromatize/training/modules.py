@@ -37,7 +37,7 @@ class FamilyModule(L.LightningModule):
 
     def _inputs(self, batch):
         l_n, ab_n = batch
-        inp = self.family.training_input(l_n, ab_n, self.train_opts)
+        inp = self.family.training_input(l_n, ab_n, self.train_opts, self.net)
         return (inp.channels_last() if self.channels_last else inp), ab_n
 
     def training_step(self, batch, idx):

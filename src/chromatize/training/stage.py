@@ -61,7 +61,7 @@ def family_step(
     family: Family, net: nn.Module, l_n: torch.Tensor, ab_n: torch.Tensor, opts: dict[str, Any]
 ) -> dict[str, Any]:
     """The family's losses on one batch of (L, chroma), its network input built by the family."""
-    return family.training_step(net, (family.training_input(l_n, ab_n, opts), ab_n), opts)
+    return family.training_step(net, (family.training_input(l_n, ab_n, opts, net), ab_n), opts)
 
 
 def decoded_chroma(family: Family, net: nn.Module, l_n: torch.Tensor, card: ModelCard) -> torch.Tensor:
