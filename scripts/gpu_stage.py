@@ -190,6 +190,8 @@ def main() -> None:
     ap.add_argument("--max-images", type=int, default=0, help="cap per kind (a quick test); 0: all")
     ap.add_argument("--arch", action="append", default=[], help="KEY=VALUE: widen the starting model (hints=true)")
     ap.add_argument("--frozen-bn", action="store_true", help="BatchNorm statistics frozen (small CPU batches)")
+    ap.add_argument("--train-only", default="", help="train only parameters whose name starts with this")
+    ap.add_argument("--eval-every", type=float, default=0, help="also evaluate the EMA weights every N seconds")
     a = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -231,6 +233,18 @@ def main() -> None:
     if a.frozen_bn:
         frozen_batchnorm(net)
     groups = family.param_groups(net, opts)
+    for g in groups:  # a group with no learning rate is frozen (no gradients: a hint branch trains ~2x faster)
+        if g["lr_scale"] == 0:
+            for prm in g["params"]:
+                prm.requires_grad_(False)
+    if a.train_only:  # e.g. hint_branch: the automatic model stays exactly as it was
+        for name, prm in net.named_parameters():
+            if not name.startswith(a.train_only):
+                prm.requires_grad_(False)
+    groups = [{**g, "params": [q for q in g["params"] if q.requires_grad]} for g in groups if g["lr_scale"] > 0]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        sys.exit(f"gpu_stage: nothing to train (--train-only {a.train_only!r} names no parameter)")
     opt = torch.optim.AdamW(
         [{"params": g["params"], "lr": a.lr * g["lr_scale"], "scale": g["lr_scale"]} for g in groups],
         lr=a.lr,
@@ -271,6 +285,7 @@ def main() -> None:
                 "precision": "bf16-mixed" if dev.type == "cuda" else "32",
                 **({"arch": a.arch} if a.arch else {}),
                 **({"batchnorm": "frozen"} if a.frozen_bn else {}),
+                **({"trained": a.train_only} if a.train_only else {}),
             },
             "init": a.init_name or a.init.name,
             "script": "scripts/gpu_stage.py",
@@ -288,7 +303,7 @@ def main() -> None:
 
     step, seen = 0, {"photo": 0, "tin": 0}
     t0 = time.perf_counter()
-    last_save = last_print = t0
+    last_save = last_print = last_eval = t0
     snapshot_done = False
     while True:
         el = time.perf_counter() - t0
@@ -335,6 +350,11 @@ def main() -> None:
             log["evals"].append({"step": step, "which": "ema60", **evaluate(ema_net, card, opts, val_sets, 160, amp)})
             print(log["evals"][-1], flush=True)
             snapshot_done = True
+        if a.eval_every and now - last_eval > a.eval_every:
+            ema.copy_to(ema_net)
+            log["evals"].append({"step": step, "which": "ema", **evaluate(ema_net, card, opts, val_sets, 160, amp)})
+            print(log["evals"][-1], flush=True)
+            last_eval = time.perf_counter()
         if now - last_save > a.save_every:
             save(step, seen)
             last_save = time.perf_counter()

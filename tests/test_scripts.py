@@ -104,7 +104,7 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, ti
         "1",
         "--save-every",
         "2",
-        *(["--arch", "hints=true", "--frozen-bn"] if hints else []),
+        *(["--arch", "hints=true", "--frozen-bn", "--train-only", "hint_branch"] if hints else []),
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -128,12 +128,12 @@ def test_gpu_stage_trains_on_cpu_and_writes_loadable_models(tmp_path, family, ti
         old = init.state_dict()
         new = {k: v for k, v in net.state_dict().items() if k in old}
         moved = max(float((new[k].float() - v.float()).abs().max()) for k, v in old.items() if v.is_floating_point())
-        assert moved > 0, f"{which}: weights did not change"
         assert card.options.get("hints", False) == hints
-        if hints:  # the branch learned; frozen BatchNorm kept the starting statistics (fp16 round trip)
+        if hints:  # only the branch learned: the automatic model, BatchNorm statistics included, is as it was
+            assert moved == 0, f"{which}: weights outside the hint branch changed"
             assert float(net.hint_branch.paths[0][-1].weight.detach().abs().max()) > 0
-            stats = [k for k in old if k.endswith("running_mean")]
-            assert stats and all(torch.allclose(new[k].float(), old[k].float(), atol=1e-3) for k in stats)
+        else:
+            assert moved > 0, f"{which}: weights did not change"
         with torch.no_grad():
             assert torch.isfinite(net(torch.zeros(1, 1, 64, 64))).all()
 

@@ -53,6 +53,7 @@ class Steering:
     reference_weight: float = 1.0  # weight of the reference's log-histogram on the model's scores
     reference_swap: float = 1.0  # share of the model's own class prior the reference's replaces (Bayes: 1)
     reference_smooth: float = 0.02  # uniform share mixed into the reference histogram (no bin vanishes)
+    propagate: bool = True  # False: points and scribbles only through a hint-taking network, not spread here
 
 
 DEFAULT = Steering()
@@ -234,7 +235,7 @@ def steered_chroma(
             prior = prior - s.reference_swap * own.to(prior)
         prediction = prediction.with_log_prior(prior)
     auto = prediction.chroma(**decoding)
-    if not hints.points and hints.scribble is None:
+    if (not hints.points and hints.scribble is None) or not s.propagate:
         return auto
     h, w = render_shape(H, W, s.work_size)
     l_work = np.asarray(Image.fromarray(l_full.astype(np.float32), "F").resize((w, h), Image.BOX))
