@@ -16,7 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchWorker, Job, Outcome, Settings
+from .batch import BatchWorker, Settings
+from .batch_files import Job, Outcome
 from .errors import ChromatizeError
 
 if TYPE_CHECKING:
