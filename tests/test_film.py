@@ -170,7 +170,7 @@ def test_changed_settings_do_not_reuse_chunks(tmp_path, tiny_cls_dir):
 
 
 def test_numbered_frames_are_a_film(capsys, tmp_path, tiny_cls_dir):
-    from chromatize.film import split_films
+    from chromatize.film_batch import split_films
 
     film = tmp_path / "shot"
     film.mkdir()

@@ -91,7 +91,7 @@ def colorize(
     Example: chromatize colorize newsreel.mp4 -o out/ --quality 20
     """
     from ..batch import run_batch
-    from ..film import split_films
+    from ..film_batch import split_films
 
     if cluster is not None:
         from ..cluster import check_address, run_on_cluster
@@ -148,7 +148,8 @@ def colorize(
 def _films(
     films, out, ctx, model, render_size, flip, device, engine, steady, quality, overwrite, cluster
 ) -> tuple[int, int, int]:
-    from ..film import FilmSettings, run_films
+    from ..film import FilmSettings
+    from ..film_batch import run_films
     from ..inference import load_model
 
     m = load_model(model, device=device, engine=engine)
