@@ -63,7 +63,7 @@ class ToyFamily(Family):
     def inference_input(self, l_n, conditioning=None):
         return NetInput(l_n, ramp(l_n))
 
-    def training_input(self, l_n, ab_n, opts):
+    def training_input(self, l_n, ab_n, opts, net=None):
         return NetInput(l_n, ramp(l_n))
 
     def from_raw(self, net, raw, l_n):
