@@ -196,7 +196,8 @@ class ColourResult:
 
     def image(self, hints: HintSet | None = None, steering: Any = None, **decoding: Any) -> Image.Image:
         """The coloured image at full resolution (decoding options override this result's), steered by
-        ``hints`` when given (see `steer`; ``steering``: its settings; the network does not run again)."""
+        ``hints`` when given (see `steer`; ``steering``: its settings). The network does not run again, except
+        a hint-taking one (card option ``hints``), which runs once more with the points as its input."""
         if hints:
             from .steer import DEFAULT, steered_chroma
 
