@@ -29,25 +29,16 @@ BANDS = ((0, 10), (10, 30), (30, 50), (50, 80), (80, 300))
 
 
 class ReachRecorder:
-    """Wraps `steer.propagate` to keep the summed, gated reach of the hints (work grid) of the last call."""
+    """Wraps `steer.hint_weights` to keep the hints' summed, gated reach (work grid, in units of
+    `Steering.reach`) of the last photo steered."""
 
     def __init__(self) -> None:
-        self.inner, self.total = steer.propagate, None
+        self.inner, self.total = steer.hint_weights, None
 
     def __call__(self, l_work, auto, conf, labels, target, s, gates=None):
-        import scipy.sparse as sp
-        from scipy.sparse.linalg import splu
-
-        mask = labels > 0
-        keep = s.keep_weight * np.clip(conf, 0, 1) ** s.confidence_power + 1e-6
-        d = np.where(mask, s.hint_weight, keep).ravel()
-        lu = splu((steer.affinity(l_work, auto, s) + sp.diags(d)).tocsc())
-        total = np.zeros(labels.size)
-        for g in range(1, int(labels.max()) + 1):
-            q = lu.solve((labels.ravel() == g) * d)
-            total += q if gates is None else q * gates[g - 1].ravel()
-        self.total = total.reshape(labels.shape) / s.reach
-        return self.inner(l_work, auto, conf, labels, target, s, gates)
+        weights = self.inner(l_work, auto, conf, labels, target, s, gates)
+        self.total = sum(q for q, _ in weights).reshape(labels.shape) / s.reach
+        return weights
 
 
 def oracle(arr: np.ndarray, side: int) -> np.ndarray:
@@ -75,7 +66,7 @@ def main() -> None:
     truth, _, _ = load_truth(a.data, a.limit, 1)
     arrays = [np.asarray(t) for _, t in truth]
     rec = ReachRecorder()
-    steer.propagate = rec
+    steer.hint_weights = rec
     rows: dict[str, list[np.ndarray]] = {"gray": [np.asarray(gray_of(t)) for _, t in truth], "automatic": []}
     rows[f"{a.points} points"], reach = [], []
     for k, ((_, t), arr) in enumerate(zip(truth, arrays)):

@@ -147,6 +147,44 @@ def anchor(labels: np.ndarray, g: int) -> tuple[int, int]:
     return int(ys[k]), int(xs[k])
 
 
+def hint_weights(
+    l_work: np.ndarray,
+    auto: np.ndarray,
+    conf: np.ndarray,
+    labels: np.ndarray,
+    target: np.ndarray,
+    s: Steering,
+    gates: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each hint group g of ``labels`` (at least one): (q_g ``[n]``, r_g ``[2,n]`` or ``[2,1]``), how
+    strongly each pixel hangs on the group and the residual it brings (see `propagate`)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    mask = labels > 0
+    keep = s.keep_weight * np.clip(conf, 0, 1) ** s.confidence_power + 1e-6
+    d = np.where(mask, s.hint_weight, keep).ravel()
+    resid = np.where(mask[None], target - auto, 0.0).reshape(2, -1)
+    lap = affinity(l_work, auto, s) + sp.diags(d)
+    # symmetric positive definite: a symmetric fill-reducing ordering and no pivoting (about 1.5x faster)
+    lu = splu(lap.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    flat, a = labels.ravel(), auto.reshape(2, -1)
+    out = []
+    for g in range(1, int(labels.max()) + 1):
+        src = (flat == g).astype(np.float64) * d
+        q = lu.solve(src)
+        if (flat == g).sum() > 64:  # a scribble colour: its residual varies over its pixels
+            r = np.stack([lu.solve(src * resid[c]) for c in range(2)]) / np.maximum(q, 1e-12)
+        else:  # a point: one residual
+            r = resid[:, flat == g].mean(1, keepdims=True)
+        if s.absolute:  # towards the hint's own colour instead of the automatic colour shifted by its residual
+            r = (1 - s.absolute) * r + s.absolute * (target.reshape(2, -1)[:, flat == g].mean(1, keepdims=True) - a)
+        if gates is not None:
+            q = q * gates[g - 1].ravel()
+        out.append((q, r))
+    return out
+
+
 def propagate(
     l_work: np.ndarray,
     auto: np.ndarray,
@@ -164,33 +202,11 @@ def propagate(
     own similarity of each pixel to each group, raised to a power) scale q_g, so a hint reaches the same
     kind of region and not its neighbours of another kind. A pixel takes the q-weighted average of the
     residuals, in full where the summed weight reaches `Steering.reach`, faded out below it."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
-
-    groups = int(labels.max())
-    if groups == 0:
+    if labels.max() == 0:
         return auto
-    mask = labels > 0
-    keep = s.keep_weight * np.clip(conf, 0, 1) ** s.confidence_power + 1e-6
-    d = np.where(mask, s.hint_weight, keep).ravel()
-    resid = np.where(mask[None], target - auto, 0.0).reshape(2, -1)
-    lap = affinity(l_work, auto, s) + sp.diags(d)
-    # symmetric positive definite: a symmetric fill-reducing ordering and no pivoting (about 1.5x faster)
-    lu = splu(lap.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    flat, a = labels.ravel(), auto.reshape(2, -1)
-    total = np.zeros(flat.shape)
-    acc = np.zeros((2, flat.size))
-    for g in range(1, groups + 1):
-        src = (flat == g).astype(np.float64) * d
-        q = lu.solve(src)
-        if (flat == g).sum() > 64:  # a scribble colour: its residual varies over its pixels
-            r = np.stack([lu.solve(src * resid[c]) for c in range(2)]) / np.maximum(q, 1e-12)
-        else:  # a point: one residual
-            r = resid[:, flat == g].mean(1, keepdims=True)
-        if s.absolute:  # towards the hint's own colour instead of the automatic colour shifted by its residual
-            r = (1 - s.absolute) * r + s.absolute * (target.reshape(2, -1)[:, flat == g].mean(1, keepdims=True) - a)
-        if gates is not None:
-            q = q * gates[g - 1].ravel()
+    total = np.zeros(labels.size)
+    acc = np.zeros((2, labels.size))
+    for q, r in hint_weights(l_work, auto, conf, labels, target, s, gates):
         total += q
         acc += q * r
     blend = np.clip(total / s.reach, 0.0, 1.0) / np.maximum(total, 1e-12)
