@@ -77,12 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     space = card.color_space
     T, R = card.inference["temperature"], card.inference["rebalance"]
     net = net.to(memory_format=torch.channels_last)
-    bn = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
     def train_mode() -> None:
         net.train()
-        for m in bn:
-            m.eval()
+        gs.frozen_batchnorm(net)
 
     groups = card.family_obj.param_groups(net, {"encoder_lr": 0.3})
     opt = torch.optim.Adam([{"params": g["params"], "lr": a.lr * g["lr_scale"]} for g in groups], betas=(0.5, 0.999))

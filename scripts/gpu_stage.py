@@ -220,10 +220,9 @@ def main() -> None:
 
     net, card = load_model_dir(a.init)
     if a.arch:
-        arch = dict(kv.split("=", 1) for kv in a.arch)
-        arch = {k: json.loads(v) if v in ("true", "false") or v.lstrip("-").isdigit() else v for k, v in arch.items()}
+        arch = dict(kv.split("=", 1) for kv in a.arch)  # values as text: the card checks and converts them
         net, card = widened(net, card, arch)
-        print(f"widened: {arch}", flush=True)
+        print(f"widened: { {k: card.options[k] for k in arch} }", flush=True)
     family = card.family_obj
     if family.manual_optimization:
         sys.exit(f"gpu_stage: {card.family} trains with several optimisers; use chromatize train")
