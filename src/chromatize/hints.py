@@ -118,8 +118,13 @@ class HintSet:
         if len(self.points) > MAX_POINTS:
             raise ChromatizeError(f"at most {MAX_POINTS} hint points per image, got {len(self.points)}")
 
+    @property
+    def placed(self) -> bool:
+        """Whether hints sit on the photo itself (points or a scribble; a reference does not)."""
+        return bool(self.points) or self.scribble is not None
+
     def __bool__(self) -> bool:
-        return bool(self.points) or self.scribble is not None or self.reference is not None
+        return self.placed or self.reference is not None
 
     def check(self, width: int, height: int) -> None:
         """Every point inside the image and the scribble of its size (one-line errors)."""

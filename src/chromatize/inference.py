@@ -216,7 +216,7 @@ class ColourResult:
     def _hinted(self, hints: HintSet) -> Prediction:
         """The prediction to steer: this one, or for a hint-taking network a new run with the points and
         scribble as its hint planes (`models.hint_planes`)."""
-        if not self.model.takes_hints or self.l_small is None or not (hints.points or hints.scribble is not None):
+        if not self.model.takes_hints or self.l_small is None or not hints.placed:
             return self.prediction
         from .steer import hint_planes
 

@@ -251,7 +251,7 @@ def steered_chroma(
             prior = prior - s.reference_swap * own.to(prior)
         prediction = prediction.with_log_prior(prior)
     auto = prediction.chroma(**decoding)
-    if (not hints.points and hints.scribble is None) or not s.propagate:
+    if not hints.placed or not s.propagate:
         return auto
     h, w = render_shape(H, W, s.work_size)
     l_work = np.asarray(Image.fromarray(l_full.astype(np.float32), "F").resize((w, h), Image.BOX))
