@@ -68,9 +68,9 @@ def nearest_hint(arr: np.ndarray, hints) -> tuple[np.ndarray, np.ndarray]:
 
     from skimage import color as skc
 
+    hab = lab_ab(np.array([[h.rgb for h in hints]], np.uint8))[0]  # ab as the metrics compute it
+    d = np.linalg.norm(lab_ab(arr)[..., None, :] - hab[None, None], axis=-1)
     lab = skc.rgb2lab(arr / 255.0)
-    hab = lab_ab(np.array([[h.rgb for h in hints]], np.uint8))[0]
-    d = np.linalg.norm(lab[..., None, 1:] - hab[None, None], axis=-1)
     lab[..., 1:] = hab[d.argmin(-1)]
     with warnings.catch_warnings():  # colours outside sRGB are clipped, as any rendering clips them
         warnings.simplefilter("ignore", UserWarning)
@@ -154,7 +154,7 @@ def main() -> None:
                 print(f"  strength {strength:5.2f}")
         palette[name] = err
     dist = np.concatenate(near)
-    print(f"\nre-balanced AuC by the distance (ab) from the truth's colour to the nearest of the {a.points} points':")
+    print(f"\nre-balanced AuC by the distance (ab) from the truth's colour to the nearest point's (of {a.points}):")
     sels = [(dist >= lo) & (dist < hi) for lo, hi in PALETTE_BANDS]
     print(f"  {'distance':38s}" + "".join(f"{f'{lo}-{hi}':>9s}" for lo, hi in PALETTE_BANDS))
     print(f"  {'share of the weight':38s}" + "".join(f"{weight[sel].sum():9.3f}" for sel in sels))
