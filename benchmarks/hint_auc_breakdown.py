@@ -48,6 +48,18 @@ class ReachRecorder:
         return weights
 
 
+def to_rgb(lab: np.ndarray) -> np.ndarray:
+    """CIELAB ``[H,W,3]`` -> 8-bit sRGB; colours outside sRGB are clipped, as any rendering clips them."""
+    import warnings
+
+    from skimage import color as skc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        rgb = skc.lab2rgb(lab)
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def oracle(arr: np.ndarray, side: int) -> np.ndarray:
     """The truth's lightness with its chroma box-filtered to ``side`` pixels (long side), bilinear back up."""
     from skimage import color as skc
@@ -58,24 +70,19 @@ def oracle(arr: np.ndarray, side: int) -> np.ndarray:
     for c in (1, 2):
         small = Image.fromarray(lab[..., c].astype(np.float32), "F").resize((sw, sh), Image.BOX)
         lab[..., c] = np.asarray(small.resize((w, h), Image.BILINEAR))
-    return (np.clip(skc.lab2rgb(lab), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return to_rgb(lab)
 
 
-def nearest_hint(arr: np.ndarray, hints) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: the distance (ab) from the truth's colour to the nearest hint colour, and the truth's
-    lightness with that hint's chroma (the perfect-assignment oracle, 8-bit RGB)."""
-    import warnings
-
+def nearest_hint(arr: np.ndarray, true_ab: np.ndarray, hints) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: the distance from the truth's ab (``true_ab``, as the metrics compute it) to the nearest
+    hint colour's, and the truth's lightness with that hint's chroma (the perfect-assignment oracle)."""
     from skimage import color as skc
 
-    hab = lab_ab(np.array([[h.rgb for h in hints]], np.uint8))[0]  # ab as the metrics compute it
-    d = np.linalg.norm(lab_ab(arr)[..., None, :] - hab[None, None], axis=-1)
+    hab = lab_ab(np.array([[h.rgb for h in hints]], np.uint8))[0]
+    d = np.linalg.norm(true_ab[..., None, :] - hab[None, None], axis=-1)
     lab = skc.rgb2lab(arr / 255.0)
     lab[..., 1:] = hab[d.argmin(-1)]
-    with warnings.catch_warnings():  # colours outside sRGB are clipped, as any rendering clips them
-        warnings.simplefilter("ignore", UserWarning)
-        rgb = skc.lab2rgb(lab)
-    return d.min(-1), (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return d.min(-1), to_rgb(lab)
 
 
 def banded_auc(err: np.ndarray, weight: np.ndarray, sel: np.ndarray) -> float:
@@ -100,13 +107,14 @@ def main() -> None:
     steer.hint_weights = rec
     rows: dict[str, list[np.ndarray]] = {"gray": [np.asarray(gray_of(t)) for _, t in truth], "automatic": []}
     rows[f"{a.points} points"], reach, near = [], [], []
-    oracle_rows = []
+    oracle_rows, true_abs = [], []
     for k, ((_, t), arr) in enumerate(zip(truth, arrays)):
         view = analyse(t, m)
         rows["automatic"].append(np.asarray(view.image().convert("RGB")))
         draw = simulated_points(arr, a.points, a.seed + k)  # default: the tuning script's seeds
         rows[f"{a.points} points"].append(np.asarray(view.image(hints=HintSet(draw)).convert("RGB")))
-        dist, best = nearest_hint(arr, draw)
+        true_abs.append(lab_ab(arr))
+        dist, best = nearest_hint(arr, true_abs[-1], draw)
         near.append(dist.ravel())
         oracle_rows.append(best)
         up = Image.fromarray(rec.total.astype(np.float32), "F").resize(arr.shape[1::-1], Image.BILINEAR)
@@ -114,7 +122,7 @@ def main() -> None:
     for side in (int(v) for v in a.oracle.split(",") if v):
         rows[f"truth chroma at {side} px"] = [oracle(arr, side) for arr in arrays]
     rows["each pixel the nearest point's colour"] = oracle_rows
-    true_ab = np.concatenate([lab_ab(arr).reshape(-1, 2) for arr in arrays])
+    true_ab = np.concatenate([ab.reshape(-1, 2) for ab in true_abs])
     freq = np.bincount(ab_bins(true_ab), minlength=22 * 22).astype(np.float64)
     weight = 1.0 / freq[ab_bins(true_ab)]
     weight /= weight.sum()
